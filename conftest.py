@@ -1,0 +1,190 @@
+"""Fixtures shared by every test: localstripe, a real Celery worker, demo-like data.
+
+On CI (CI=true) PostgreSQL, Redis and localstripe must be there: tests that need them fail
+instead of skipping.
+"""
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from django.conf import settings
+
+ROOT = Path(__file__).resolve().parent
+ON_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"process exited with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port} after {timeout}s")
+
+
+def need(condition: bool, what: str) -> None:
+    """Skip when a service is missing on a developer machine; fail on CI."""
+    if condition:
+        return
+    if ON_CI:
+        pytest.fail(f"{what} is required on CI (CI=true) but is not available.")
+    pytest.skip(f"{what} is not available here.")
+
+
+class FakeStripe:
+    """The localstripe server of this test session."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def wipe(self) -> None:
+        requests.delete(f"{self.url}/_config/data", timeout=10).raise_for_status()
+
+    def payment_intents(self) -> list[dict]:
+        response = requests.get(
+            f"{self.url}/v1/payment_intents",
+            params={"limit": 100000},
+            auth=(settings.STRIPE_SECRET_KEY, ""),
+            timeout=30,
+        )
+        response.raise_for_status()
+        return response.json()["data"]
+
+    def succeeded_payment_intents(self) -> list[dict]:
+        return [intent for intent in self.payment_intents() if intent["status"] == "succeeded"]
+
+
+@pytest.fixture(scope="session")
+def localstripe_server():
+    port = _free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "localstripe_server.py"), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        _wait_for_port(port, process)
+    except RuntimeError as error:
+        process.kill()
+        pytest.fail(f"localstripe did not start: {error}")
+    url = f"http://127.0.0.1:{port}"
+    previous = settings.LOCALSTRIPE_URL
+    settings.LOCALSTRIPE_URL = url
+    yield FakeStripe(url)
+    settings.LOCALSTRIPE_URL = previous
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def stripe_fake(localstripe_server):
+    """A wiped localstripe for this test (the store is shared by the session)."""
+    localstripe_server.wipe()
+    return localstripe_server
+
+
+@pytest.fixture
+def uses_postgres():
+    need(settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql", "PostgreSQL (DATABASE_URL)")
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, localstripe_server):
+    """Start a real Celery worker (a separate process) on the test database; yields a starter."""
+    from billing_portal.celery import app
+
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        database_url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
+    else:
+        database_url = f"sqlite:///{database['NAME']}"
+    need(bool(settings.REDIS_URL) or not ON_CI, "Redis (REDIS_URL)")
+    var_dir = tempfile.mkdtemp(prefix="celery-test-")
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "LOCALSTRIPE_URL": localstripe_server.url,
+        "VAR_DIR": var_dir,
+        "DEBUG": "true",
+        "PYTHONPATH": str(ROOT),
+    }
+    previous_options = app.conf.broker_transport_options
+    if settings.REDIS_URL:
+        queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    else:
+        queue = "celery"
+        folders = {
+            name: os.path.join(var_dir, "celery-broker", sub)
+            for name, sub in (
+                ("data_folder_in", "queue"),
+                ("data_folder_out", "queue"),
+                ("processed_folder", "processed"),
+                ("control_folder", "control"),
+            )
+        }
+        for folder in folders.values():
+            os.makedirs(folder, exist_ok=True)
+        app.conf.broker_transport_options = {**folders, "store_processed": False}
+        app.pool.force_close_all()
+    previous_queue = app.conf.task_default_queue
+    app.conf.task_default_queue = queue
+    workers: list[subprocess.Popen] = []
+
+    def start(concurrency: int = 1, name: str = "w1") -> subprocess.Popen:
+        log = open(os.path.join(var_dir, f"{name}.log"), "w")
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "billing_portal",
+                "worker",
+                "-Q",
+                queue,
+                "-n",
+                f"{name}@%h",
+                "--concurrency",
+                str(concurrency),
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        workers.append(process)
+        return process
+
+    start.var_dir = var_dir
+    yield start
+    for process in workers:
+        if process.poll() is None:
+            process.terminate()
+    for process in workers:
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+    app.conf.task_default_queue = previous_queue
+    app.conf.broker_transport_options = previous_options
+    app.pool.force_close_all()

@@ -1,0 +1,209 @@
+"""The only module that talks to Stripe (through the official SDK).
+
+Every function is plain I/O: no database, and callers never hold a transaction open around
+it. Without real keys the SDK points at localstripe on loopback (settings.LOCALSTRIPE_URL).
+Card declines and "authentication required" come back as a ChargeResult, not an exception;
+GatewayError means Stripe could not be reached or refused the request, and the caller should
+try again later.
+"""
+
+from dataclasses import dataclass
+from functools import cache
+
+import stripe
+from django.conf import settings
+
+SUCCEEDED = "succeeded"
+FAILED = "failed"
+REQUIRES_ACTION = "requires_action"
+PROCESSING = "processing"
+REQUIRES_CONFIRMATION = "requires_confirmation"
+CANCELED = "canceled"
+
+
+class GatewayError(Exception):
+    """Stripe was unreachable, rate-limited or refused the request; nothing is known to have moved."""
+
+
+@dataclass(frozen=True)
+class ChargeResult:
+    status: str  # one of the constants above
+    payment_intent_id: str
+    failure_code: str = ""
+    failure_message: str = ""
+    client_secret: str = ""
+
+
+@dataclass(frozen=True)
+class Card:
+    payment_method_id: str
+    brand: str
+    last4: str
+    exp_month: int
+    exp_year: int
+
+
+@cache
+def _client_for(api_key: str, api_base: str, retries: int) -> stripe.StripeClient:
+    base = {"api": api_base} if api_base else {}
+    return stripe.StripeClient(api_key, base_addresses=base, max_network_retries=retries)
+
+
+def client() -> stripe.StripeClient:
+    """The SDK client for the configured keys (real Stripe, or localstripe in development)."""
+    return _client_for(settings.STRIPE_SECRET_KEY, settings.LOCALSTRIPE_URL, settings.STRIPE_MAX_NETWORK_RETRIES)
+
+
+def _call(fn, *args, **kwargs):
+    try:
+        return fn(*args, **kwargs)
+    except stripe.CardError:
+        raise
+    except stripe.StripeError as error:
+        raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
+
+
+def customer_create(*, name: str, email: str, account_id: int) -> str:
+    customer = _call(
+        client().v1.customers.create,
+        params={"name": name, "email": email, "metadata": {"account_id": str(account_id)}},
+        options={"idempotency_key": f"account-{account_id}-customer"},
+    )
+    return customer.id
+
+
+def customer_delete(*, customer_id: str) -> None:
+    _call(client().v1.customers.delete, customer_id)
+
+
+def setup_intent_create(*, customer_id: str) -> tuple[str, str]:
+    """A SetupIntent for saving a card off-session; returns (id, client_secret) for Stripe.js."""
+    intent = _call(
+        client().v1.setup_intents.create,
+        params={"customer": customer_id, "usage": "off_session", "payment_method_types": ["card"]},
+    )
+    return intent.id, intent.client_secret
+
+
+def setup_intent_card(*, setup_intent_id: str, customer_id: str) -> Card:
+    """The card a succeeded SetupIntent saved, made the customer's default.
+
+    Refuses (ValueError) an intent that is not this customer's or has not succeeded, so a
+    tampered id cannot attach somebody else's card.
+    """
+    intent = _call(client().v1.setup_intents.retrieve, setup_intent_id)
+    if intent.customer != customer_id or intent.status != "succeeded" or not intent.payment_method:
+        raise ValueError("This card setup did not complete.")
+    return payment_method_make_default(customer_id=customer_id, payment_method_id=intent.payment_method)
+
+
+def payment_method_make_default(*, customer_id: str, payment_method_id: str) -> Card:
+    method = _call(client().v1.payment_methods.retrieve, payment_method_id)
+    if method.customer != customer_id:
+        # Stripe attaches on SetupIntent success; localstripe does not, so attach when needed.
+        try:
+            method = _call(client().v1.payment_methods.attach, payment_method_id, params={"customer": customer_id})
+        except stripe.CardError as error:
+            raise ValueError(error.user_message or "The card was declined.") from error
+    _call(
+        client().v1.customers.update,
+        customer_id,
+        params={"invoice_settings": {"default_payment_method": payment_method_id}},
+    )
+    return card_from_payment_method(method)
+
+
+def card_from_payment_method(method) -> Card:
+    card = method.card
+    return Card(
+        payment_method_id=method.id,
+        brand=card.brand or "",
+        last4=card.last4 or "",
+        exp_month=int(card.exp_month),
+        exp_year=int(card.exp_year),
+    )
+
+
+def payment_intent_create(
+    *, amount_minor: int, currency: str, customer_id: str, payment_method_id: str, idempotency_key: str, metadata: dict
+) -> str:
+    """Create (not confirm) a PaymentIntent; its id is saved before any money can move."""
+    intent = _call(
+        client().v1.payment_intents.create,
+        params={
+            "amount": amount_minor,
+            "currency": currency,
+            "customer": customer_id,
+            "payment_method": payment_method_id,
+            "payment_method_types": ["card"],
+            "metadata": {key: str(value) for key, value in metadata.items()},
+        },
+        options={"idempotency_key": f"{idempotency_key}-create"},
+    )
+    return intent.id
+
+
+def payment_intent_confirm(*, payment_intent_id: str, idempotency_key: str) -> ChargeResult:
+    """Charge off-session. A decline or an authentication request is a result, not an error."""
+    try:
+        intent = _call(
+            client().v1.payment_intents.confirm,
+            payment_intent_id,
+            params={"off_session": True},
+            options={"idempotency_key": f"{idempotency_key}-confirm"},
+        )
+    except stripe.CardError as error:
+        # Real Stripe answers an off-session 3-D Secure request with this code.
+        status = REQUIRES_ACTION if error.code == "authentication_required" else FAILED
+        return ChargeResult(
+            status=status,
+            payment_intent_id=payment_intent_id,
+            failure_code=(error.error and error.error.decline_code) or error.code or "card_declined",
+            failure_message=error.user_message or str(error._message or "The card was declined."),
+        )
+    return _result(intent)
+
+
+def payment_intent_status(*, payment_intent_id: str) -> ChargeResult:
+    """Ask Stripe what became of a PaymentIntent (after a crash, or for a webhook)."""
+    return _result(_call(client().v1.payment_intents.retrieve, payment_intent_id))
+
+
+def payment_intent_cancel(*, payment_intent_id: str) -> None:
+    _call(client().v1.payment_intents.cancel, payment_intent_id)
+
+
+def _result(intent) -> ChargeResult:
+    error = getattr(intent, "last_payment_error", None)
+    error = error.to_dict() if error else {}
+    status = {
+        "succeeded": SUCCEEDED,
+        "requires_action": REQUIRES_ACTION,
+        "processing": PROCESSING,
+        "requires_confirmation": REQUIRES_CONFIRMATION,
+        "canceled": CANCELED,
+    }.get(intent.status, FAILED)
+    return ChargeResult(
+        status=status,
+        payment_intent_id=intent.id,
+        failure_code=error.get("decline_code") or error.get("code") or "",
+        failure_message=error.get("message") or "",
+        client_secret=getattr(intent, "client_secret", "") or "",
+    )
+
+
+def refund_create(*, payment_intent_id: str, amount_minor: int, idempotency_key: str) -> str:
+    refund = _call(
+        client().v1.refunds.create,
+        params={"payment_intent": payment_intent_id, "amount": amount_minor},
+        options={"idempotency_key": idempotency_key},
+    )
+    return refund.id
+
+
+def setup_intent_confirm(*, setup_intent_id: str, payment_method_id: str) -> None:
+    """Confirm a SetupIntent server-side with a saved or test PaymentMethod (demo data, tests)."""
+    try:
+        _call(client().v1.setup_intents.confirm, setup_intent_id, params={"payment_method": payment_method_id})
+    except stripe.CardError as error:
+        raise ValueError(error.user_message or "The card was declined.") from error

@@ -1,0 +1,368 @@
+"""Plans, prices, subscriptions, invoices, payments, the audit log and the credit ledger.
+
+Money is integer minor units plus a lowercase ISO currency. State changes go through
+`services.py` only; the database refuses invalid statuses, a second live subscription for an
+account and a second invoice for the same subscription period.
+"""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Account
+from billing_portal.lib.money import Money
+
+from . import lifecycle
+
+
+class Plan(models.Model):
+    """A tier (Free, Pro, Business); a higher rank is an upgrade."""
+
+    code = models.SlugField(unique=True)
+    name = models.CharField(max_length=100)
+    rank = models.PositiveSmallIntegerField(default=0)
+    trial_days = models.PositiveSmallIntegerField(default=0)
+    features = models.JSONField(default=list, blank=True, help_text="A list of short feature lines.")
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["rank"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PriceQuerySet(models.QuerySet):
+    def available(self):
+        return self.filter(is_active=True, plan__is_active=True)
+
+
+class Price(models.Model):
+    """A plan in one cycle and currency."""
+
+    plan = models.ForeignKey(Plan, on_delete=models.PROTECT, related_name="prices")
+    cycle = models.CharField(max_length=32, choices=lifecycle.CYCLE_CHOICES)
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3, default="eur")
+    is_active = models.BooleanField(default=True)
+
+    objects = PriceQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["plan__rank", "cycle"]
+        constraints = [
+            models.CheckConstraint(condition=Q(cycle__in=lifecycle.CYCLE_MONTHS.keys()), name="price_cycle_valid"),
+            models.CheckConstraint(condition=Q(currency__regex=r"^[a-z]{3}$"), name="price_currency_lowercase_iso"),
+            models.UniqueConstraint(
+                fields=["plan", "cycle", "currency"],
+                condition=Q(is_active=True),
+                name="one_active_price_per_plan_cycle_currency",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.plan.name} {self.get_cycle_display()} {self.money.format()}"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount_minor, self.currency)
+
+    @property
+    def is_free(self) -> bool:
+        return self.amount_minor == 0
+
+
+class SubscriptionQuerySet(models.QuerySet):
+    def live(self):
+        return self.filter(status__in=lifecycle.LIVE_STATUSES)
+
+    def due(self, now):
+        """Everything the renewal sweep must look at: each condition is an indexed column."""
+        return self.filter(
+            Q(status__in=[lifecycle.ACTIVE, lifecycle.TRIALING], cancel_at__lte=now)
+            | Q(status=lifecycle.TRIALING, trial_end__lte=now)
+            | Q(status=lifecycle.ACTIVE, current_period_end__lte=now)
+            | Q(status=lifecycle.PAUSED, resume_at__lte=now)
+            | Q(status=lifecycle.PAST_DUE, next_retry_at__lte=now)
+        )
+
+
+class Subscription(models.Model):
+    """An account's current price, status and period. The price is copied onto it."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="subscriptions")
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="subscriptions")
+    status = models.CharField(max_length=16, choices=lifecycle.STATUS_CHOICES)
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+
+    # Period n ends at billing_anchor_at + n cycles (lifecycle.period_end). A plan change moves
+    # the anchor to the moment of the change; a pause moves it later by the time spent paused.
+    billing_anchor_at = models.DateTimeField()
+    period_number = models.PositiveIntegerField(default=1)
+    current_period_start = models.DateTimeField()
+    current_period_end = models.DateTimeField(db_index=True)
+    # What the current period's plan line actually cost after discounts (0 in a trial or while
+    # unpaid): the base of the proration credit.
+    current_period_paid_minor = models.PositiveIntegerField(default=0)
+
+    trial_end = models.DateTimeField(null=True, blank=True, db_index=True)
+    commitment_end_at = models.DateTimeField(null=True, blank=True)
+    cancel_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    cancel_reason = models.TextField(blank=True)
+    paused_at = models.DateTimeField(null=True, blank=True)
+    resume_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # A plan or cycle change waiting for the end of the period (or of the commitment).
+    scheduled_price = models.ForeignKey(Price, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    # A retention discount: percent off the plan line of the next N renewals.
+    discount_percent = models.PositiveSmallIntegerField(default=0)
+    discount_periods_left = models.PositiveSmallIntegerField(default=0)
+    # Dunning of the open invoice: when payment first failed, retries done, the next one.
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    retries_done = models.PositiveSmallIntegerField(default=0)
+    next_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
+
+    created_at = models.DateTimeField(default=timezone.now)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    objects = SubscriptionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(condition=Q(status__in=lifecycle.STATUSES), name="subscription_status_valid"),
+            models.UniqueConstraint(
+                fields=["account"], condition=~Q(status=lifecycle.CANCELED), name="one_live_subscription_per_account"
+            ),
+            models.CheckConstraint(
+                condition=Q(current_period_end__gt=models.F("current_period_start")),
+                name="subscription_period_not_empty",
+            ),
+            models.CheckConstraint(
+                condition=Q(discount_percent__lte=100), name="subscription_discount_percent_max_100"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account} · {self.price.plan.name} · {self.status}"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount_minor, self.currency)
+
+    @property
+    def cycle(self) -> str:
+        return self.price.cycle
+
+    @property
+    def is_live(self) -> bool:
+        return self.status in lifecycle.LIVE_STATUSES
+
+    @property
+    def is_canceling(self) -> bool:
+        return self.cancel_at is not None and self.status in (lifecycle.TRIALING, lifecycle.ACTIVE)
+
+    @property
+    def badge(self) -> str:
+        """One of the six badges: the five statuses plus "canceling"."""
+        return "canceling" if self.is_canceling else self.status
+
+    def in_commitment(self, now) -> bool:
+        return self.commitment_end_at is not None and now < self.commitment_end_at
+
+
+class SubscriptionEvent(models.Model):
+    """An append-only audit row for every change: who, when, from, to, why."""
+
+    CUSTOMER, OPERATOR, JOB, WEBHOOK = "customer", "operator", "job", "webhook"
+    ACTOR_KINDS = [(CUSTOMER, _("Customer")), (OPERATOR, _("Operator")), (JOB, _("Job")), (WEBHOOK, _("Webhook"))]
+
+    subscription = models.ForeignKey(Subscription, on_delete=models.PROTECT, related_name="events")
+    kind = models.CharField(max_length=40)
+    from_status = models.CharField(max_length=16, blank=True)
+    to_status = models.CharField(max_length=16, blank=True)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    actor_kind = models.CharField(max_length=16, choices=ACTOR_KINDS)
+    reason = models.TextField(blank=True)
+    data = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["subscription", "-created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.from_status} → {self.to_status}"
+
+    def save(self, *args, **kwargs):
+        if self.pk is not None:
+            raise ValueError("Subscription events are append-only.")
+        super().save(*args, **kwargs)
+
+
+class Invoice(models.Model):
+    """What an account owes for one subscription period (or for a plan change)."""
+
+    DRAFT, OPEN, PAID, VOID, UNCOLLECTIBLE = "draft", "open", "paid", "void", "uncollectible"
+    STATUS_CHOICES = [
+        (DRAFT, _("Draft")),
+        (OPEN, _("Open")),
+        (PAID, _("Paid")),
+        (VOID, _("Void")),
+        (UNCOLLECTIBLE, _("Uncollectible")),
+    ]
+
+    # Why the invoice exists, in Stripe's words: a new subscription, a plan change, a renewal.
+    CREATE, UPDATE, CYCLE = "subscription_create", "subscription_update", "subscription_cycle"
+    REASON_CHOICES = [(CREATE, _("New subscription")), (UPDATE, _("Plan change")), (CYCLE, _("Renewal"))]
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="invoices")
+    # Empty only for the first invoice of a paid start, paid before the subscription exists.
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, null=True, blank=True, related_name="invoices"
+    )
+    billing_reason = models.CharField(max_length=24, choices=REASON_CHOICES)
+    # The price the plan line is for: what a paid start or change puts on the subscription.
+    price = models.ForeignKey(Price, on_delete=models.PROTECT, related_name="+")
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=OPEN)
+    currency = models.CharField(max_length=3)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    subtotal_minor = models.IntegerField(default=0)  # sum of the lines
+    credit_applied_minor = models.PositiveIntegerField(default=0)  # from the account's credit balance
+    amount_due_minor = models.PositiveIntegerField(default=0)  # what the card is charged
+    customer_name = models.CharField(max_length=200, blank=True)
+    customer_email = models.EmailField(blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+    closed_at = models.DateTimeField(null=True, blank=True)  # voided or marked uncollectible
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=["draft", "open", "paid", "void", "uncollectible"]), name="invoice_status_valid"
+            ),
+            models.UniqueConstraint(
+                fields=["subscription", "period_start"],
+                condition=Q(subscription__isnull=False),
+                name="one_invoice_per_subscription_period",
+            ),
+        ]
+        indexes = [models.Index(fields=["account", "-created_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def number(self) -> str:
+        return f"{self.created_at:%Y}-{self.pk:06d}" if self.pk else "draft"
+
+    @property
+    def amount_due(self) -> Money:
+        return Money(self.amount_due_minor, self.currency)
+
+
+class InvoiceLine(models.Model):
+    """A line of an invoice; credits and discounts are negative."""
+
+    PLAN, PRORATION_CREDIT, DISCOUNT, REFUND = "plan", "proration_credit", "discount", "refund"
+    KIND_CHOICES = [
+        (PLAN, _("Plan")),
+        (PRORATION_CREDIT, _("Unused time credit")),
+        (DISCOUNT, _("Discount")),
+        (REFUND, _("Refund")),
+    ]
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
+    kind = models.CharField(max_length=24, choices=KIND_CHOICES)
+    description = models.CharField(max_length=300)
+    amount_minor = models.IntegerField()
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["id"]
+
+
+class Payment(models.Model):
+    """One attempt to collect an invoice at the processor, recorded before Stripe is called."""
+
+    PENDING, SUCCEEDED, FAILED, REQUIRES_ACTION, ABANDONED = (
+        "pending",
+        "succeeded",
+        "failed",
+        "requires_action",
+        "abandoned",
+    )
+    STATUS_CHOICES = [
+        (PENDING, _("Pending")),
+        (SUCCEEDED, _("Succeeded")),
+        (FAILED, _("Failed")),
+        (REQUIRES_ACTION, _("Needs authentication")),
+        (ABANDONED, _("Abandoned")),
+    ]
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
+    attempt = models.PositiveSmallIntegerField()
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True, db_index=True)
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=PENDING)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_message = models.CharField(max_length=500, blank=True)
+    refunded_minor = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "attempt"], name="one_payment_per_invoice_attempt"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed", "requires_action", "abandoned"]),
+                name="payment_status_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.invoice} attempt {self.attempt}: {self.status}"
+
+
+class CreditEntry(models.Model):
+    """The account's credit ledger: the balance is the sum of the entries, never a stored number."""
+
+    PRORATION_EXCESS, APPLIED, GRANT, REMOVAL, REFUND = (
+        "proration_excess",
+        "applied_to_invoice",
+        "grant",
+        "removal",
+        "refund",
+    )
+    KIND_CHOICES = [
+        (PRORATION_EXCESS, _("Unused time kept as credit")),
+        (APPLIED, _("Applied to an invoice")),
+        (GRANT, _("Credit granted")),
+        (REMOVAL, _("Credit removed")),
+        (REFUND, _("Refund as credit")),
+    ]
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="credit_entries")
+    amount_minor = models.IntegerField()
+    currency = models.CharField(max_length=3)
+    kind = models.CharField(max_length=24, choices=KIND_CHOICES)
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="credit_entries")
+    note = models.CharField(max_length=300, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "credit entries"

@@ -106,48 +106,31 @@ def uses_postgres():
 
 @pytest.fixture
 def celery_worker_process(transactional_db, localstripe_server):
-    """Start a real Celery worker (a separate process) on the test database; yields a starter."""
-    from billing_portal.celery import app
+    """A starter for real Celery workers (separate processes) on the test database and broker.
 
+    Each test gets its own queue, so a worker of `make run` on the same broker never steals
+    its tasks. Send with `task.apply_async(queue=start.queue)`.
+    """
     database = settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.postgresql":
         database_url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
     else:
         database_url = f"sqlite:///{database['NAME']}"
     need(bool(settings.REDIS_URL) or not ON_CI, "Redis (REDIS_URL)")
-    var_dir = tempfile.mkdtemp(prefix="celery-test-")
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    log_dir = tempfile.mkdtemp(prefix="celery-test-")
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "LOCALSTRIPE_URL": localstripe_server.url,
-        "VAR_DIR": var_dir,
+        "CELERY_DEFAULT_QUEUE": queue,
         "DEBUG": "true",
         "PYTHONPATH": str(ROOT),
     }
-    previous_options = app.conf.broker_transport_options
-    if settings.REDIS_URL:
-        queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
-    else:
-        queue = "celery"
-        folders = {
-            name: os.path.join(var_dir, "celery-broker", sub)
-            for name, sub in (
-                ("data_folder_in", "queue"),
-                ("data_folder_out", "queue"),
-                ("processed_folder", "processed"),
-                ("control_folder", "control"),
-            )
-        }
-        for folder in folders.values():
-            os.makedirs(folder, exist_ok=True)
-        app.conf.broker_transport_options = {**folders, "store_processed": False}
-        app.pool.force_close_all()
-    previous_queue = app.conf.task_default_queue
-    app.conf.task_default_queue = queue
     workers: list[subprocess.Popen] = []
 
     def start(concurrency: int = 1, name: str = "w1") -> subprocess.Popen:
-        log = open(os.path.join(var_dir, f"{name}.log"), "w")
+        log = open(os.path.join(log_dir, f"{name}.log"), "w")
         process = subprocess.Popen(
             [
                 sys.executable,
@@ -156,10 +139,8 @@ def celery_worker_process(transactional_db, localstripe_server):
                 "-A",
                 "billing_portal",
                 "worker",
-                "-Q",
-                queue,
                 "-n",
-                f"{name}@%h",
+                f"{name}-{queue}@%h",
                 "--concurrency",
                 str(concurrency),
                 "--loglevel",
@@ -175,7 +156,8 @@ def celery_worker_process(transactional_db, localstripe_server):
         workers.append(process)
         return process
 
-    start.var_dir = var_dir
+    start.queue = queue
+    start.log = lambda name="w1": open(os.path.join(log_dir, f"{name}.log")).read()
     yield start
     for process in workers:
         if process.poll() is None:
@@ -185,6 +167,3 @@ def celery_worker_process(transactional_db, localstripe_server):
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
             process.kill()
-    app.conf.task_default_queue = previous_queue
-    app.conf.broker_transport_options = previous_options
-    app.pool.force_close_all()

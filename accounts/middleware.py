@@ -1,22 +1,16 @@
-"""Attach the logged-in user's account and membership to the request."""
-
-from django.utils.functional import SimpleLazyObject
+"""Attach the logged-in user's membership and account to the request."""
 
 from .models import Membership
 
 
-def _membership(request) -> Membership | None:
-    if not request.user.is_authenticated:
-        return None
-    return Membership.objects.select_related("account").filter(user=request.user).first()
-
-
 def current_account(get_response):
-    """`request.membership` and `request.account` (None for anonymous users and staff without one)."""
+    """`request.membership` and `request.account`: None for anonymous users and staff without one."""
 
     def middleware(request):
-        request.membership = SimpleLazyObject(lambda: _membership(request))
-        request.account = SimpleLazyObject(lambda: request.membership.account if request.membership else None)
+        request.membership = None
+        if request.user.is_authenticated:
+            request.membership = Membership.objects.select_related("account").filter(user=request.user).first()
+        request.account = request.membership.account if request.membership else None
         return get_response(request)
 
     return middleware

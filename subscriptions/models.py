@@ -85,7 +85,8 @@ class SubscriptionQuerySet(models.QuerySet):
             | Q(status=lifecycle.TRIALING, trial_end__lte=now)
             | Q(status=lifecycle.ACTIVE, current_period_end__lte=now)
             | Q(status=lifecycle.PAUSED, resume_at__lte=now)
-            | Q(status=lifecycle.PAST_DUE, next_retry_at__lte=now)
+            # A dunning retry, or a charge to try again after Stripe was unreachable.
+            | Q(status__in=[lifecycle.ACTIVE, lifecycle.TRIALING, lifecycle.PAST_DUE], next_retry_at__lte=now)
         )
 
 
@@ -288,6 +289,9 @@ class InvoiceLine(models.Model):
     class Meta:
         ordering = ["id"]
 
+    def __str__(self) -> str:
+        return f"{self.description}: {self.amount_minor}"
+
 
 class Payment(models.Model):
     """One attempt to collect an invoice at the processor, recorded before Stripe is called."""
@@ -366,3 +370,6 @@ class CreditEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "credit entries"
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.amount_minor} {self.currency}"

@@ -1,0 +1,81 @@
+"""Jobs through a real Celery worker, and concurrent renewals on PostgreSQL."""
+
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+
+from billing_portal.lib import clock
+from subscriptions import lifecycle, services, tasks
+from subscriptions.models import Invoice, Subscription
+
+from .factories import PlanFactory, PriceFactory, give_card, owner_with_account
+
+
+def due_subscription(amount_minor=1900) -> Subscription:
+    """A paid monthly subscription whose period ended a moment ago (by the real clock)."""
+    owner, account = owner_with_account()
+    give_card(account)
+    price = PriceFactory(plan=PlanFactory(), amount_minor=amount_minor)
+    started = clock.now() - timedelta(days=40)
+    sub = services.subscription_start(account=account, price=price, actor=owner, now=started)
+    assert sub.current_period_end < clock.now()
+    return sub
+
+
+def wait_for(condition, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.mark.celery
+def test_a_real_celery_worker_renews_a_due_subscription(celery_worker_process, stripe_fake):
+    sub = due_subscription()
+    old_end = sub.current_period_end
+    worker = celery_worker_process()
+    tasks.sweep.apply_async(queue=celery_worker_process.queue)
+    try:
+        wait_for(
+            lambda: Invoice.objects.filter(subscription=sub, period_start=old_end, status=Invoice.PAID).exists(),
+            what="the worker to renew the subscription",
+        )
+    except AssertionError:
+        worker.terminate()
+        print(celery_worker_process.log()[-4000:])
+        raise
+    sub.refresh_from_db()
+    assert (sub.status, sub.current_period_start) == (lifecycle.ACTIVE, old_end)
+    assert [intent["amount"] for intent in stripe_fake.succeeded_payment_intents()] == [1900, 1900]
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_renewals_of_one_subscription_charge_once(uses_postgres, stripe_fake):
+    sub = due_subscription()
+    now = clock.now()
+    barrier = threading.Barrier(4)
+    errors = []
+
+    def renew():
+        try:
+            barrier.wait()
+            services.subscription_process_due(subscription_id=sub.pk, now=now)
+        except Exception as error:  # noqa: BLE001 - reported below
+            errors.append(error)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=renew) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Invoice.objects.filter(subscription=sub).count() == 2
+    assert len(stripe_fake.succeeded_payment_intents()) == 2  # the start and one renewal

@@ -163,7 +163,6 @@ LOCALSTRIPE_URL = env.str(
     "LOCALSTRIPE_URL",
     default="http://127.0.0.1:8420" if STRIPE_SECRET_KEY == "sk_test_localstripe" else "",
 ).rstrip("/")
-STRIPE_JS_URL = f"{LOCALSTRIPE_URL}/js.stripe.com/v3/" if LOCALSTRIPE_URL else "https://js.stripe.com/v3/"
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
 
 # --- Billing rules -----------------------------------------------------------------------------

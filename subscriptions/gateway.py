@@ -54,6 +54,13 @@ def client() -> stripe.StripeClient:
     return _client_for(settings.STRIPE_SECRET_KEY, settings.LOCALSTRIPE_URL, settings.STRIPE_MAX_NETWORK_RETRIES)
 
 
+def stripe_js_url() -> str:
+    """Where pages load Stripe.js from: localstripe's fake in development, Stripe's otherwise."""
+    if settings.LOCALSTRIPE_URL:
+        return f"{settings.LOCALSTRIPE_URL}/js.stripe.com/v3/"
+    return "https://js.stripe.com/v3/"
+
+
 def _call(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)

@@ -373,3 +373,21 @@ class CreditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.amount_minor} {self.currency}"
+
+
+class EmailSent(models.Model):
+    """One row per email sent, so each reminder or receipt goes out once even if a job runs twice."""
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="emails_sent")
+    kind = models.CharField(max_length=64)
+    # What makes this email unique within its kind, e.g. the invoice or the trial end it is about.
+    key = models.CharField(max_length=200)
+    recipients = models.TextField()
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-sent_at"]
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="one_email_per_kind_and_key")]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.key}"

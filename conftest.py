@@ -51,6 +51,18 @@ def need(condition: bool, what: str) -> None:
     pytest.skip(f"{what} is not available here.")
 
 
+@pytest.fixture(autouse=True)
+def _login_throttling_off(settings):
+    """django-axes needs a request to authenticate, which `client.login()` does not pass; tests
+    of the lockout itself use the `login_throttling` fixture."""
+    settings.AXES_ENABLED = False
+
+
+@pytest.fixture
+def login_throttling(settings):
+    settings.AXES_ENABLED = True
+
+
 class FakeStripe:
     """The localstripe server of this test session."""
 

@@ -61,6 +61,21 @@ def stripe_js_url() -> str:
     return "https://js.stripe.com/v3/"
 
 
+def stripe_js_csp() -> dict[str, list[str]]:
+    """The Content Security Policy additions a page with Stripe.js needs (and only such a page)."""
+    if settings.LOCALSTRIPE_URL:
+        return {
+            "script-src": [settings.LOCALSTRIPE_URL],
+            "connect-src": [settings.LOCALSTRIPE_URL],
+            "frame-src": [settings.LOCALSTRIPE_URL],
+        }
+    return {
+        "script-src": ["https://js.stripe.com"],
+        "connect-src": ["https://api.stripe.com"],
+        "frame-src": ["https://js.stripe.com", "https://hooks.stripe.com"],
+    }
+
+
 def _call(fn, *args, **kwargs):
     try:
         return fn(*args, **kwargs)

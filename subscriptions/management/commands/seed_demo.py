@@ -7,6 +7,7 @@ a clock set in the past, exactly as the jobs would have reached them.
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
@@ -127,6 +128,7 @@ class Command(BaseCommand):
         return sub
 
     def _print_logins(self) -> None:
+        self.stdout.write(self.style.SUCCESS(f"Open {settings.SITE_URL}/ and log in with a demo login"))
         self.stdout.write(self.style.SUCCESS(f"Demo logins (password for all: {PASSWORD})"))
         for state in DEMO_LOGINS:
             self.stdout.write(f"  {state:<10} {state}@demo.test")

@@ -374,6 +374,11 @@ def _invoice_payment_failed(invoice: Invoice, payment: Payment, *, actor: Actor,
             sub, event, actor=actor, now=now, data=data, past_due_since=now, retries_done=0, next_retry_at=next_retry
         )
         return
+    if not isinstance(actor, str):
+        # A person's own attempt ("pay now") does not use up the dunning schedule: only the
+        # scheduled retries count, so clicking twice can never end the subscription early.
+        _record(sub, "payment_retry_failed", actor=actor, now=now, from_status=sub.status, data=data)
+        return
     retries_done = sub.retries_done + 1
     next_retry = lifecycle.dunning_retry_at(
         sub.past_due_since or now, settings.BILLING_DUNNING_RETRY_DAYS, retries_done
@@ -1132,8 +1137,10 @@ def _period_invoice(sub: Subscription, now: datetime) -> Invoice:
             return existing
         price, anchor, number = sub.price, sub.billing_anchor_at, sub.period_number + 1
         changes = {}
-        if sub.scheduled_price_id:
+        change_at = selectors.subscription_scheduled_change_at(subscription=sub, now=start)
+        if change_at is not None and change_at <= start:
             # A change waiting for the period end applies here: a new anchor at the period start.
+            # A downgrade during a commitment waits for the renewal at the commitment end.
             price, anchor, number = sub.scheduled_price, start, 1
             changes = {
                 "price": price,

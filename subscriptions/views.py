@@ -131,16 +131,21 @@ def plans(request):
         entry["prices"].append(price)
     cards = []
     for entry in plans_by_code.values():
-        monthly = next((p for p in entry["prices"] if p.cycle == lifecycle.MONTHLY), None)
+        prices = sorted(entry["prices"], key=lambda p: _CYCLE_ORDER.get(p.cycle, 9))
+        if all(price.is_free for price in prices):
+            # A free plan costs nothing in every cycle: one choice (the current one, if it is) is enough.
+            prices = [next((p for p in prices if subscription and p.pk == subscription.price_id), prices[0])]
+        monthly = next((p for p in prices if p.cycle == lifecycle.MONTHLY), None)
         options = []
-        for price in sorted(entry["prices"], key=lambda p: _CYCLE_ORDER.get(p.cycle, 9)):
+        for price in prices:
+            is_current = subscription is not None and price.pk == subscription.price_id
             saving_minor = 0
             if monthly and price.cycle != lifecycle.MONTHLY:
                 saving_minor = max(0, _per_year_minor(monthly) - _per_year_minor(price))
             options.append(
                 {
                     "price": price,
-                    "is_current": subscription is not None and price.pk == subscription.price_id,
+                    "is_current": is_current,
                     "is_scheduled": subscription is not None and price.pk == subscription.scheduled_price_id,
                     "saving_minor": saving_minor,
                     "saving_percent": round(100 * saving_minor / _per_year_minor(monthly)) if saving_minor else 0,

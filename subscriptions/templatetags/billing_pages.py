@@ -13,12 +13,13 @@ register = template.Library()
 
 @register.filter
 def per_cycle(obj) -> str:
-    """`€19.00 per month` for a price or a subscription (anything with amount, currency, cycle)."""
+    """`€19.00 per month` for a price or a subscription (anything with amount, currency, cycle).
+
+    A commitment price is paid per month too; its cycle name says it commits for a year.
+    """
     amount = money(Money(obj.amount_minor, obj.currency))
-    if obj.cycle == lifecycle.ANNUAL:
+    if lifecycle.CYCLE_MONTHS[obj.cycle] == 12:
         return _("%(amount)s per year") % {"amount": amount}
-    if obj.cycle == lifecycle.ANNUAL_COMMITMENT_MONTHLY:
-        return _("%(amount)s per month, 12-month commitment") % {"amount": amount}
     return _("%(amount)s per month") % {"amount": amount}
 
 

@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from dateutil.relativedelta import relativedelta
 from django.test import Client
 
 from accounts.models import Membership
@@ -10,7 +11,7 @@ from subscriptions import lifecycle, services
 from subscriptions.models import Invoice, InvoiceLine, Payment, Subscription, SubscriptionEvent
 
 from .factories import DECLINING_CARD, PriceFactory, give_card_number
-from .pages import NOW, customer, messages_of, past_due, snapshot, subscribed, teammate
+from .pages import NOW, T0, customer, messages_of, past_due, snapshot, subscribed, teammate
 
 pytestmark = pytest.mark.django_db
 
@@ -346,3 +347,17 @@ def test_anonymous_visitors_go_to_login_for_every_change_page(client, plans, db)
         assert client.get(url)["Location"].startswith("/accounts/login/")
     for url in [confirm_url(price), "/billing/scheduled-change/withdraw/"]:
         assert client.post(url, {"when": "now"})["Location"].startswith("/accounts/login/")
+
+
+def test_a_scheduled_commitment_downgrade_waits_through_the_monthly_renewals(client, plans, stripe_fake, frozen):
+    owner, account, sub = subscribed(plans["business"]["annual_commitment_monthly"])
+    cheaper = plans["pro"]["annual_commitment_monthly"]
+    client.force_login(owner)
+    client.post(confirm_url(cheaper), {"when": "period_end"})
+    services.subscriptions_renew_due(now=sub.current_period_end + timedelta(minutes=1))
+    sub.refresh_from_db()
+    assert (sub.price, sub.scheduled_price) == (plans["business"]["annual_commitment_monthly"], cheaper)
+    assert sub.commitment_end_at == T0 + relativedelta(years=1)
+    services.subscriptions_renew_due(now=sub.commitment_end_at + timedelta(minutes=1))
+    sub.refresh_from_db()
+    assert (sub.price, sub.scheduled_price, sub.current_period_start) == (cheaper, None, T0 + relativedelta(years=1))

@@ -5,6 +5,7 @@ from datetime import timedelta
 import pytest
 import time_machine
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.test import Client
 
 from accounts.models import Membership
@@ -251,3 +252,17 @@ def test_anonymous_visitors_go_to_login(client, plans, db):
     for url in ACTIONS:
         assert client.post(url)["Location"].startswith("/accounts/login/")
     assert client.get("/billing/pause/")["Location"].startswith("/accounts/login/")
+
+
+def test_paying_now_again_and_again_never_uses_up_the_dunning_schedule(client, plans, stripe_fake):
+    owner, account, sub = past_due(plans["pro"]["monthly"], card_number=DECLINING_CARD)
+    schedule = (sub.retries_done, sub.next_retry_at)
+    client.force_login(owner)
+    with time_machine.travel(sub.current_period_end + timedelta(hours=1), tick=False):
+        for _attempt in range(len(settings.BILLING_DUNNING_RETRY_DAYS) + 1):
+            client.post("/billing/pay-now/")
+    sub.refresh_from_db()
+    assert sub.status == lifecycle.PAST_DUE
+    assert (sub.retries_done, sub.next_retry_at) == schedule
+    failed = SubscriptionEvent.objects.filter(subscription=sub, kind="payment_retry_failed", actor=owner)
+    assert failed.count() == len(settings.BILLING_DUNNING_RETRY_DAYS) + 1

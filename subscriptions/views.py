@@ -233,7 +233,7 @@ def change_confirm(request, price_id: int):
     """Confirm a change: everything is computed again here from the price id, never from the form."""
     account = request.account
     price = _price_or_404(request, price_id)
-    when = request.POST.get("when", WHEN_NOW)
+    when = request.POST.get("when")
     if when not in (WHEN_NOW, WHEN_PERIOD_END):
         return HttpResponseBadRequest(_("Unknown choice."))
     subscription = _live_subscription_or_redirect(request)

@@ -86,6 +86,12 @@ class FakeStripe:
         return [intent for intent in self.payment_intents() if intent["status"] == "succeeded"]
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests create many users: the real hasher's iterations cost most of a second per user."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture(scope="session")
 def localstripe_server():
     port = _free_port()

@@ -374,6 +374,11 @@ def _invoice_payment_failed(invoice: Invoice, payment: Payment, *, actor: Actor,
             sub, event, actor=actor, now=now, data=data, past_due_since=now, retries_done=0, next_retry_at=next_retry
         )
         return
+    if not isinstance(actor, str):
+        # A person's own attempt ("pay now") does not use up the dunning schedule: only the
+        # scheduled retries count, so clicking twice can never end the subscription early.
+        _record(sub, "payment_retry_failed", actor=actor, now=now, from_status=sub.status, data=data)
+        return
     retries_done = sub.retries_done + 1
     next_retry = lifecycle.dunning_retry_at(
         sub.past_due_since or now, settings.BILLING_DUNNING_RETRY_DAYS, retries_done
@@ -482,7 +487,7 @@ def subscription_start(*, account: Account, price: Price, actor: Actor, now: dat
     if Subscription.objects.live().filter(account=account).exists():
         raise InvalidTransition(_("This account already has a subscription. Change its plan instead."))
     plan = price.plan
-    if plan.trial_days and not price.is_free and not selectors.account_has_trialed(account=account):
+    if _start_gets_trial(account, price):
         end = lifecycle.trial_end(now, plan.trial_days)
         return _subscription_create(
             account,
@@ -520,6 +525,52 @@ def subscription_start(*, account: Account, price: Price, actor: Actor, now: dat
         invoice.refresh_from_db()
         return invoice.subscription
     _raise_for(payment)
+
+
+def _start_gets_trial(account: Account, price: Price) -> bool:
+    """A paid plan with a trial starts with one, once per account."""
+    return bool(price.plan.trial_days) and not price.is_free and not selectors.account_has_trialed(account=account)
+
+
+@dataclass(frozen=True)
+class StartPreview:
+    """What subscribing (or resubscribing) to a price costs today, before it is confirmed."""
+
+    price: Price
+    trial_end: datetime | None  # set when the start is a free trial
+    period_end: datetime  # the first renewal date (the trial end in a trial)
+    balance_applied_minor: int  # from the account's credit balance
+    amount_due_minor: int  # charged to the card today
+    needs_card: bool  # a paid start without a card on file is refused
+    currency: str
+
+    @property
+    def is_trial(self) -> bool:
+        return self.trial_end is not None
+
+
+def subscription_preview_start(*, account: Account, price: Price, now: datetime | None = None) -> StartPreview:
+    """The money of `subscription_start` for this price now; refuses what it would refuse."""
+    now = now or clock.now()
+    price = _check_price_for(account, price)
+    if Subscription.objects.live().filter(account=account).exists():
+        raise InvalidTransition(_("This account already has a subscription. Change its plan instead."))
+    common = {"price": price, "currency": price.currency}
+    if _start_gets_trial(account, price):
+        end = lifecycle.trial_end(now, price.plan.trial_days)
+        return StartPreview(
+            trial_end=end, period_end=end, balance_applied_minor=0, amount_due_minor=0, needs_card=False, **common
+        )
+    balance = selectors.account_credit_balance_minor(account=account) if not price.is_free else 0
+    balance_applied = max(0, min(balance, price.amount_minor))
+    return StartPreview(
+        trial_end=None,
+        period_end=lifecycle.period_end(now, price.cycle, 1),
+        balance_applied_minor=balance_applied,
+        amount_due_minor=price.amount_minor - balance_applied,
+        needs_card=not price.is_free and not account.payment_method_id,
+        **common,
+    )
 
 
 def _subscription_create(
@@ -1086,8 +1137,10 @@ def _period_invoice(sub: Subscription, now: datetime) -> Invoice:
             return existing
         price, anchor, number = sub.price, sub.billing_anchor_at, sub.period_number + 1
         changes = {}
-        if sub.scheduled_price_id:
+        change_at = selectors.subscription_scheduled_change_at(subscription=sub, now=start)
+        if change_at is not None and change_at <= start:
             # A change waiting for the period end applies here: a new anchor at the period start.
+            # A downgrade during a commitment waits for the renewal at the commitment end.
             price, anchor, number = sub.scheduled_price, start, 1
             changes = {
                 "price": price,

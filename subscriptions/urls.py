@@ -6,4 +6,17 @@ app_name = "subscriptions"
 
 urlpatterns = [
     path("", views.billing, name="billing"),
+    path("plans/", views.plans, name="plans"),
+    path("plans/<int:price_id>/", views.change_preview, name="change"),
+    path("plans/<int:price_id>/confirm/", views.change_confirm, name="change-confirm"),
+    path("scheduled-change/withdraw/", views.change_withdraw, name="change-withdraw"),
+    path("subscribe/<int:price_id>/", views.subscribe, name="subscribe"),
+    path("pause/", views.pause, name="pause"),
+    path("resume/", views.resume, name="resume"),
+    path("undo-cancel/", views.undo_cancel, name="undo-cancel"),
+    path("pay-now/", views.pay_now, name="pay-now"),
+    path("card/", views.card, name="card"),
+    path("card/finish/", views.card_finish, name="card-finish"),
+    path("invoices/", views.invoices, name="invoices"),
+    path("invoices/<int:invoice_id>/", views.invoice_detail, name="invoice"),
 ]

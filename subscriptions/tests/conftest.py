@@ -1,0 +1,3 @@
+"""Fixtures of the billing page tests (defined in pages.py, next to their helpers)."""
+
+from .pages import frozen, plans  # noqa: F401

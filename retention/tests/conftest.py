@@ -28,7 +28,7 @@ AMOUNTS = {
         ["Unlimited projects", "Priority support", "SSO"],
         {lifecycle.MONTHLY: 4900, lifecycle.ANNUAL: 49000, lifecycle.ANNUAL_COMMITMENT_MONTHLY: 4400},
     ),
-    "trial": (3, 14, ["Everything in Business", "Dedicated manager"], {lifecycle.MONTHLY: 9900}),
+    "studio": (3, 14, ["Everything in Business", "Dedicated manager"], {lifecycle.MONTHLY: 9900}),
 }
 
 
@@ -40,7 +40,7 @@ def fast_password_hashing(settings):
 
 @pytest.fixture
 def catalog(db) -> dict[str, dict[str, Price]]:
-    """Plans free, pro, business (no trial) and trial (14 days), prices in EUR."""
+    """Plans free, pro, business (no trial) and studio (14-day trial), prices in EUR."""
     prices: dict[str, dict[str, Price]] = {}
     for code, (rank, trial_days, features, amounts) in AMOUNTS.items():
         plan = PlanFactory(code=code, name=code.title(), rank=rank, trial_days=trial_days, features=features)
@@ -78,7 +78,8 @@ class Customer:
 
 
 def make_customer(price: Price | None, *, now: datetime = T0, card: bool = True, **account_fields) -> Customer:
-    membership = MembershipFactory(account__name=account_fields.pop("name", "Acme Studio"), **account_fields)
+    account_fields.setdefault("name", "Acme Studio")
+    membership = MembershipFactory(**{f"account__{name}": value for name, value in account_fields.items()})
     owner, account = membership.user, membership.account
     if card:
         give_card(account)

@@ -256,13 +256,18 @@ def flow_confirm(*, flow: CancellationFlow, actor: User, now: datetime | None = 
 def cancellation_email_send(*, subscription: Subscription, summary, now: datetime) -> bool:
     """The "cancellation scheduled" email to the billing contacts, once per cancellation date."""
     cancel_at = subscription.cancel_at
-    return emails.email_send(
-        account=subscription.account,
-        kind="cancellation-scheduled",
-        key=f"cancellation-scheduled:{subscription.pk}:{cancel_at.isoformat()}",
-        context={"subscription": subscription, "cancel_at": cancel_at, "summary": summary},
-        now=now,
-    )
+    try:
+        return emails.email_send(
+            account=subscription.account,
+            kind="cancellation-scheduled",
+            key=f"cancellation-scheduled:{subscription.pk}:{cancel_at.isoformat()}",
+            context={"subscription": subscription, "cancel_at": cancel_at, "summary": summary},
+            now=now,
+        )
+    except Exception:
+        # The cancellation stands and the page shows it; a failed email must not undo that.
+        log.exception("Could not send the cancellation email for subscription %s", subscription.pk)
+        return False
 
 
 def cancellation_undo(*, account: Account, actor: User, now: datetime | None = None) -> Subscription:

@@ -237,3 +237,18 @@ def test_a_billing_admin_can_cancel_too(client, customer, frozen):
     client.post(f"/billing/cancel/{flow.pk}/confirm/")
     assert customer.refresh().is_canceling
     assert flow.started_by_id == admin.pk
+
+
+def test_a_failing_confirmation_email_does_not_undo_the_cancellation(owner_client, customer, frozen, monkeypatch):
+    from django.core.mail import EmailMultiAlternatives
+
+    def broken(self, *args, **kwargs):
+        raise OSError("SMTP down")
+
+    monkeypatch.setattr(EmailMultiAlternatives, "send", broken)
+    frozen.set(NOW)
+    flow = start_flow(owner_client, Reason.OTHER)
+    response = owner_client.post(f"/billing/cancel/{flow.pk}/confirm/")
+    assert response["Location"] == f"/billing/cancel/{flow.pk}/canceled/"
+    assert customer.refresh().is_canceling
+    assert not EmailSent.objects.exists()  # recorded only when sent, so it can be sent again

@@ -258,7 +258,9 @@ def done(request, flow_id: int):
         return redirect(_flow_url(flow, now))
     subscription = flow.subscription
     can_undo = subscription.cancel_at is not None and subscription.cancel_at == flow.cancel_at and flow.cancel_at > now
-    return render(request, "retention/done.html", _context(request, flow, 4, can_undo=can_undo, now=now))
+    summary = selectors.cancellation_summary(subscription=subscription, now=now) if can_undo else None
+    context = _context(request, flow, 4, can_undo=can_undo, summary=summary, now=now)
+    return render(request, "retention/done.html", context)
 
 
 @require_GET

@@ -102,7 +102,8 @@ def test_a_commitment_ends_at_its_end_and_says_how_many_payments_remain(client, 
     assert "11 more payments of €44.00, €484.00 in total." in page
     assert "Cancel my subscription on April 1, 2027" in page
 
-    client.post(f"/billing/cancel/{flow.pk}/confirm/")
+    done = client.post(f"/billing/cancel/{flow.pk}/confirm/", follow=True).content.decode()
+    assert "Your 12-month commitment runs until then: 11 more monthly payments are charged, €484.00 in total." in done
     sub = customer.refresh()
     assert sub.cancel_at == T0.replace(year=2027)
     (message,) = mail.outbox

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_portal.settings")
 
@@ -17,4 +18,6 @@ def _beat_schedule(sender, **kwargs):
 
     sender.conf.beat_schedule = {
         "billing-sweep": {"task": "subscriptions.tasks.sweep", "schedule": float(settings.BILLING_SWEEP_SECONDS)},
+        # Daily: open cancellation flows older than a day are abandoned; saves are checked at 30 days.
+        "retention-settle-flows": {"task": "retention.tasks.settle_flows", "schedule": crontab(hour=3, minute=30)},
     }

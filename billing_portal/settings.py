@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "csp",
     "accounts",
     "subscriptions",
+    "retention",
 ]
 
 MIDDLEWARE = [
@@ -193,6 +194,10 @@ if BILLING_DUNNING_FINAL_ACTION not in ("cancel", "pause"):
     raise ImproperlyConfigured("BILLING_DUNNING_FINAL_ACTION must be 'cancel' or 'pause'.")
 # How long a worker may hold a subscription while it charges; a crashed worker's claim expires.
 BILLING_CLAIM_SECONDS = env.int("BILLING_CLAIM_SECONDS", default=300)
+
+# --- Retention (the cancellation flow) ----------------------------------------------------------
+# Where requests for a free 1:1 session with the success team are emailed.
+RETENTION_TEAM_EMAIL = env.str("RETENTION_TEAM_EMAIL", default="success@example.com")
 
 # --- Production hardening (DEBUG=false) --------------------------------------------------------
 if not DEBUG:

@@ -72,7 +72,11 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "price_change_scheduled": (frozenset({TRIALING, ACTIVE}), SAME),
     "price_change_withdrawn": (frozenset({TRIALING, ACTIVE, PAST_DUE, PAUSED}), SAME),
     "canceled_now": (frozenset({TRIALING, ACTIVE, PAST_DUE, PAUSED}), CANCELED),
+    # A retention offer: percent off the next invoices (the renewal applies it).
+    "discount_applied": (frozenset({TRIALING, ACTIVE}), SAME),
 }
+# The most billing periods a discount may run for.
+DISCOUNT_MAX_PERIODS = 24
 
 # Why an event is refused in a status, in words a customer or operator can act on.
 _REFUSALS = {

@@ -957,6 +957,43 @@ def subscription_cancel_now(*, subscription: Subscription, actor: Actor, now: da
             _invoice_void(invoice, now=now)
 
 
+# --- Discount (a retention offer) ---------------------------------------------------------------------
+def subscription_apply_discount(
+    *,
+    subscription: Subscription,
+    percent: int,
+    periods: int,
+    actor: Actor,
+    now: datetime | None = None,
+    reason: str = "",
+):
+    """Take `percent` % off the plan line of the next `periods` invoices (the renewal applies it)."""
+    now = now or clock.now()
+    percent, periods = int(percent), int(periods)
+    if not 1 <= percent <= 100:
+        raise InvalidTransition(_("A discount is between 1 and 100 percent."))
+    if not 1 <= periods <= lifecycle.DISCOUNT_MAX_PERIODS:
+        raise InvalidTransition(
+            _("A discount lasts 1 to %(max)s billing periods.") % {"max": lifecycle.DISCOUNT_MAX_PERIODS}
+        )
+    with _locked(subscription, now) as sub:
+        lifecycle.next_status(sub.status, "discount_applied")
+        if sub.discount_percent and sub.discount_periods_left:
+            raise InvalidTransition(_("A discount is already running on this subscription."))
+        if sub.price.is_free:
+            raise InvalidTransition(_("A free plan cannot be discounted."))
+        _transition(
+            sub,
+            "discount_applied",
+            actor=actor,
+            now=now,
+            reason=reason,
+            data={"percent": percent, "periods": periods},
+            discount_percent=percent,
+            discount_periods_left=periods,
+        )
+
+
 # --- Pause and resume --------------------------------------------------------------------------------
 def subscription_pause(*, subscription: Subscription, actor: Actor, months: int, now: datetime | None = None):
     """Pause a monthly subscription for 1 to 3 months; no invoices meanwhile."""

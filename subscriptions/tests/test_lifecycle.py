@@ -59,7 +59,11 @@ SPEC_ALLOWED = {
 # - price_change_scheduled: SPEC 4 "switch at the end of the current period", a dated field, not a status.
 # - price_change_withdrawn: SPEC 4 "it can be withdrawn"; withdrawing changes no plan, so it is also
 #   allowed while past due or paused (where changing plan is refused).
+# - discount_applied: SPEC 6 "a discount on the next cycles", a retention offer accepted while the
+#   subscription runs (trial or active), applied by the renewals.
 EXTENSIONS_ALLOWED = {
+    (TRIALING, "discount_applied"): TRIALING,
+    (ACTIVE, "discount_applied"): ACTIVE,
     (PAST_DUE, "dunning_paused"): PAUSED,
     (TRIALING, "price_change_scheduled"): TRIALING,
     (ACTIVE, "price_change_scheduled"): ACTIVE,

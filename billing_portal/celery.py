@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_portal.settings")
 
@@ -17,4 +18,7 @@ def _beat_schedule(sender, **kwargs):
 
     sender.conf.beat_schedule = {
         "billing-sweep": {"task": "subscriptions.tasks.sweep", "schedule": float(settings.BILLING_SWEEP_SECONDS)},
+        # Deletions whose grace period ended, and export files whose link expired: once a day, at night.
+        "privacy-deletions": {"task": "privacy.tasks.carry_out_deletions", "schedule": crontab(hour=3, minute=0)},
+        "privacy-export-purge": {"task": "privacy.tasks.purge_expired_exports", "schedule": crontab(hour=3, minute=30)},
     }

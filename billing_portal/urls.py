@@ -6,6 +6,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="subscriptions:billing", permanent=False)),
     path("accounts/", include("accounts.urls")),
     path("billing/", include("subscriptions.urls")),
+    path("account/", include("privacy.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

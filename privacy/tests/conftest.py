@@ -13,6 +13,12 @@ from subscriptions.tests.factories import MembershipFactory, PriceFactory, UserF
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Real hashing costs half a second per user; these tests check passwords, not hashing."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def export_dir(tmp_path, settings):
     """Exports of each test go to a folder of its own (never the project's var/)."""
     folder = tmp_path / "exports"

@@ -211,7 +211,7 @@ def test_confirming_ends_the_subscription_now_schedules_the_deletion_and_emails(
     assert "Verwijder Bakkerij" in message.subject
     assert "http://127.0.0.1:8000/account/" in message.body
     page = client.get("/account/").content.decode()
-    assert "This account will be deleted on" in page
+    assert "Deletion scheduled for" in page
     assert "Undo the deletion" in page
     # Nothing is carried out before the grace period ends.
     assert services.accounts_delete_due(now=now + timedelta(days=13, hours=23)) == 0

@@ -112,8 +112,7 @@ def export_build(*, job_id: int, now: datetime | None = None) -> ExportJob | Non
         ExportJob.objects.filter(pk=job_id, status=ExportJob.RUNNING).update(
             status=ExportJob.FAILED, error=f"{type(error).__name__}"[:300], finished_at=clock.now()
         )
-        job.refresh_from_db()
-        return job
+        return ExportJob.objects.filter(pk=job_id).first()
     finished = clock.now()
     done = ExportJob.objects.filter(pk=job_id, status=ExportJob.RUNNING).update(
         status=ExportJob.READY,
@@ -124,10 +123,10 @@ def export_build(*, job_id: int, now: datetime | None = None) -> ExportJob | Non
         finished_at=finished,
         expires_at=finished + timedelta(days=settings.PRIVACY_EXPORT_LINK_DAYS),
     )
-    job.refresh_from_db()
-    if not done:  # given up on meanwhile (stale), or the account was erased
+    if not done:  # given up on meanwhile (stale), or erased with its account
         (directory / name).unlink(missing_ok=True)
-        return job
+        return ExportJob.objects.filter(pk=job_id).first()
+    job.refresh_from_db()
     _export_ready_email(job, now=finished)
     return job
 

@@ -153,6 +153,20 @@ def test_progress_is_saved_on_the_job_while_it_is_built(monkeypatch):
     assert (job.status, job.progress) == (ExportJob.READY, 100)
 
 
+def test_an_export_finished_after_its_account_was_erased_leaves_no_file(monkeypatch, export_dir):
+    owner, account = owner_with_account()
+    job = services.export_request(account=account, actor=owner)
+
+    def erased_meanwhile(*, account, path, now, progress):
+        path.write_bytes(b"PK")
+        ExportJob.objects.filter(pk=job.pk).delete()  # what the "privacy" eraser does
+
+    monkeypatch.setattr(services, "export_write", erased_meanwhile)
+    assert build(job) is None
+    assert list(export_dir.iterdir()) == []
+    assert mail.outbox == []
+
+
 def test_a_failing_export_is_marked_failed_and_leaves_no_file(monkeypatch, export_dir):
     owner, account = owner_with_account()
     job = services.export_request(account=account, actor=owner)
@@ -308,12 +322,16 @@ def test_a_real_celery_worker_builds_the_export_queued_by_the_page(
     client.post("/account/export/")
     job = ExportJob.objects.get(account=account)
     try:
+        # Generous: on a loaded machine a worker can take long to start; a pass takes seconds.
         wait_for(
             lambda: ExportJob.objects.filter(pk=job.pk, status=ExportJob.READY).exists(),
+            timeout=120,
             what="the worker to build the export",
         )
     except AssertionError:
         worker.terminate()
+        job.refresh_from_db()
+        print(f"job {job.pk}: {job.status} {job.progress}% {job.error}")
         print(celery_worker_process.log()[-4000:])
         raise
     job.refresh_from_db()

@@ -122,3 +122,22 @@ def test_without_javascript_the_progress_page_reloads_itself(chromium, live_serv
         page.get_by_role("heading", name="Your export is ready").wait_for(timeout=12_000)
     finally:
         context.close()
+
+
+def test_a_printable_invoice_from_the_export_reads_as_an_invoice(chromium, known_account):
+    import zipfile
+
+    job = services.export_build(
+        job_id=services.export_request(account=known_account.account, actor=known_account.owner).pk
+    )
+    invoice = known_account.invoices[0]
+    html = zipfile.ZipFile(job.path).read(f"invoices/invoice-{invoice.number}.html").decode()
+    page = chromium.new_page(viewport={"width": 900, "height": 900})
+    try:
+        page.set_content(html)
+        # In the account's language (Dutch) until the catalogues are translated, the words are English.
+        assert page.get_by_role("heading", name=f"Invoice {invoice.number}").is_visible()
+        assert page.get_by_text("Verwijder Bakkerij").is_visible()
+        screenshot(page, "privacy-export-invoice")
+    finally:
+        page.close()

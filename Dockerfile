@@ -15,8 +15,9 @@ COPY requirements.txt .
 RUN pip install -r requirements.txt
 
 COPY . .
-# var/ holds the collected static files and the beat schedule: it must belong to the app user.
-RUN mkdir -p var && chown app:app var
+# var/ holds the collected static files, the beat schedule and the data exports (a volume in
+# docker-compose.yml, which takes this folder's owner): they must belong to the app user.
+RUN mkdir -p var/exports && chown -R app:app var
 USER app
 
 # Dummy secrets only so that the settings import; nothing here reaches the running image's env.

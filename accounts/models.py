@@ -69,10 +69,21 @@ class Account(models.Model):
     # two of them never charge at once; it expires on its own if a worker dies.
     billing_claimed_until = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone_now)
+    # Account deletion (the privacy app): asked for at, carried out from (the end of the grace
+    # period, during which an owner can undo it), carried out at. A deleted account keeps its
+    # invoices under a pseudonym; its name and emails are erased.
+    deletion_requested_at = models.DateTimeField(null=True, blank=True)
+    deletion_due_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.CheckConstraint(condition=Q(currency__regex=r"^[a-z]{3}$"), name="account_currency_lowercase_iso"),
+            models.CheckConstraint(
+                condition=Q(deletion_requested_at__isnull=True, deletion_due_at__isnull=True)
+                | Q(deletion_requested_at__isnull=False, deletion_due_at__isnull=False),
+                name="account_deletion_dates_together",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -81,6 +92,11 @@ class Account(models.Model):
     @property
     def has_payment_method(self) -> bool:
         return bool(self.payment_method_id)
+
+    @property
+    def deletion_pending(self) -> bool:
+        """Deletion asked for and not carried out yet (undoable until `deletion_due_at`)."""
+        return self.deletion_requested_at is not None and self.deleted_at is None
 
 
 class Membership(models.Model):

@@ -20,4 +20,7 @@ def _beat_schedule(sender, **kwargs):
         "billing-sweep": {"task": "subscriptions.tasks.sweep", "schedule": float(settings.BILLING_SWEEP_SECONDS)},
         # Daily: open cancellation flows older than a day are abandoned; saves are checked at 30 days.
         "retention-settle-flows": {"task": "retention.tasks.settle_flows", "schedule": crontab(hour=3, minute=30)},
+        # Deletions whose grace period ended, and export files whose link expired: once a day, at night.
+        "privacy-deletions": {"task": "privacy.tasks.carry_out_deletions", "schedule": crontab(hour=3, minute=0)},
+        "privacy-export-purge": {"task": "privacy.tasks.purge_expired_exports", "schedule": crontab(hour=3, minute=30)},
     }

@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "accounts",
     "subscriptions",
     "retention",
+    "privacy",
 ]
 
 MIDDLEWARE = [
@@ -198,6 +199,23 @@ BILLING_CLAIM_SECONDS = env.int("BILLING_CLAIM_SECONDS", default=300)
 # --- Retention (the cancellation flow) ----------------------------------------------------------
 # Where requests for a free 1:1 session with the success team are emailed.
 RETENTION_TEAM_EMAIL = env.str("RETENTION_TEAM_EMAIL", default="success@example.com")
+
+# --- Privacy: data export and account deletion (docs/rules.md) ----------------------------------
+# Days between asking for the deletion and carrying it out, during which an owner can undo it
+# (0: carried out at once).
+PRIVACY_DELETION_GRACE_DAYS = env.int("PRIVACY_DELETION_GRACE_DAYS", default=14)
+if PRIVACY_DELETION_GRACE_DAYS < 0:
+    raise ImproperlyConfigured("PRIVACY_DELETION_GRACE_DAYS must be 0 or more.")
+# How long an export's download link (and its file) lasts.
+PRIVACY_EXPORT_LINK_DAYS = env.int("PRIVACY_EXPORT_LINK_DAYS", default=7)
+if PRIVACY_EXPORT_LINK_DAYS < 1:
+    raise ImproperlyConfigured("PRIVACY_EXPORT_LINK_DAYS must be 1 or more.")
+# Where export files are written; never under STATIC_ROOT or MEDIA_ROOT (the download view checks
+# the link, the owner and the expiry). The worker writes there and the web reads: share it.
+PRIVACY_EXPORT_DIR = Path(env.str("PRIVACY_EXPORT_DIR", default=str(VAR_DIR / "exports")))
+# How long invoices and payments of a deleted account are kept (tax law: 10 years in the
+# Netherlands and France). Shown to customers; no job deletes invoices yet (docs/rules.md).
+PRIVACY_INVOICE_RETENTION_YEARS = env.int("PRIVACY_INVOICE_RETENTION_YEARS", default=10)
 
 # --- Production hardening (DEBUG=false) --------------------------------------------------------
 if not DEBUG:

@@ -8,6 +8,7 @@ urlpatterns = [
     # Before "billing/", so that /billing/cancel/ is the cancellation flow.
     path("billing/cancel/", include("retention.urls")),
     path("billing/", include("subscriptions.urls")),
+    path("account/", include("privacy.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

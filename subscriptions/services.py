@@ -484,6 +484,9 @@ def subscription_start(*, account: Account, price: Price, actor: Actor, now: dat
     """Subscribe: a trial if the plan has one and the account never trialed, free, or paid now."""
     now = now or clock.now()
     price = _check_price_for(account, price)
+    if Account.objects.filter(pk=account.pk, deletion_requested_at__isnull=False).exists():
+        # Nothing new is billed to an account on its way out (privacy app); undoing comes first.
+        raise InvalidTransition(_("This account is scheduled for deletion. Undo the deletion to subscribe again."))
     if Subscription.objects.live().filter(account=account).exists():
         raise InvalidTransition(_("This account already has a subscription. Change its plan instead."))
     plan = price.plan

@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "billing_portal.settings")
 
@@ -17,4 +18,6 @@ def _beat_schedule(sender, **kwargs):
 
     sender.conf.beat_schedule = {
         "billing-sweep": {"task": "subscriptions.tasks.sweep", "schedule": float(settings.BILLING_SWEEP_SECONDS)},
+        # Once a day, after the night's renewals: compare the last 30 days with Stripe.
+        "billing-reconcile": {"task": "subscriptions.tasks.reconcile", "schedule": crontab(hour=4, minute=30)},
     }

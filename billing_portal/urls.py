@@ -7,5 +7,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("billing/", include("subscriptions.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Before admin.site.urls, whose catch-all would otherwise answer these.
+    path("admin/billing/", include("subscriptions.admin_urls")),
     path("admin/", admin.site.urls),
 ]

@@ -317,7 +317,7 @@ class AccountAdmin(admin.ModelAdmin):
         )
 
     def save_formset(self, request, form, formset, change):
-        if formset.model is CreditEntry and formset.form is CreditAdjustmentForm:
+        if issubclass(formset.form, CreditAdjustmentForm):
             self._save_credit_adjustments(request, formset)
             return
         super().save_formset(request, form, formset, change)

@@ -27,6 +27,7 @@ from billing_portal.lib.money import minor_digits
 from . import gateway, lifecycle, services
 from .lifecycle import InvalidTransition
 from .models import (
+    ONE_ACTIVE_PRICE_MESSAGE,
     PRICE_HELD_MESSAGE,
     CreditEntry,
     Invoice,
@@ -249,9 +250,19 @@ class PriceInlineFormSet(forms.BaseInlineFormSet):
 
     def clean(self):
         super().clean()
+        active = set()
         for form in self.forms:
             if form.instance.pk and self._should_delete_form(form) and form.instance.is_held():
                 raise forms.ValidationError(PRICE_HELD_MESSAGE)
+            data = getattr(form, "cleaned_data", None)
+            if not data or self._should_delete_form(form) or not data.get("is_active"):
+                continue
+            # The database allows one active price per cycle and currency; an inline row is not
+            # checked against it by Django (the plan is the inline's key), so check it here.
+            key = (data.get("cycle"), data.get("currency"))
+            if key in active:
+                raise forms.ValidationError(ONE_ACTIVE_PRICE_MESSAGE)
+            active.add(key)
 
 
 def _with_held(queryset):

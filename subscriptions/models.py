@@ -41,6 +41,12 @@ PRICE_HELD_MESSAGE = _(
 )
 
 
+ONE_ACTIVE_PRICE_MESSAGE = _(
+    "This plan already has an active price in this cycle and currency. "
+    "Deactivate that one first, then add the new price."
+)
+
+
 class PriceQuerySet(models.QuerySet):
     def available(self):
         return self.filter(is_active=True, plan__is_active=True)
@@ -66,10 +72,7 @@ class Price(models.Model):
                 fields=["plan", "cycle", "currency"],
                 condition=Q(is_active=True),
                 name="one_active_price_per_plan_cycle_currency",
-                violation_error_message=_(
-                    "This plan already has an active price in this cycle and currency. "
-                    "Deactivate that one first, then add the new price."
-                ),
+                violation_error_message=ONE_ACTIVE_PRICE_MESSAGE,
             ),
         ]
 

@@ -65,3 +65,39 @@ def snapshot(subscription: Subscription) -> tuple:
     """Everything a refused change must leave as it was: the row and its audit log."""
     row = Subscription.objects.filter(pk=subscription.pk).values().get()
     return row, SubscriptionEvent.objects.filter(subscription=subscription).count()
+
+
+def _put(data: dict, name: str, value) -> None:
+    if value is None or value is False:
+        return
+    if value is True:
+        data[name] = "on"
+    elif isinstance(value, list | tuple):
+        data[name] = [str(item) for item in value]
+    else:
+        data[name] = str(value)
+
+
+def admin_form_data(response) -> dict:
+    """What a browser would post back from an admin change page: the main form and every inline."""
+    data: dict = {}
+    form = response.context["adminform"].form
+    for name in form.fields:
+        _put(data, form.add_prefix(name), form[name].value())
+    for inline in response.context["inline_admin_formsets"]:
+        formset = inline.formset
+        management = formset.management_form
+        for name in management.fields:
+            _put(data, management.add_prefix(name), management[name].value())
+        for row in formset.forms:
+            for name in row.fields:
+                _put(data, row.add_prefix(name), row[name].value())
+    return data
+
+
+def inline_prefix(response, form_class) -> str:
+    """The prefix of the inline formset whose rows are `form_class` forms."""
+    for inline in response.context["inline_admin_formsets"]:
+        if issubclass(inline.formset.form, form_class):
+            return inline.formset.prefix
+    raise AssertionError(f"no inline of {form_class.__name__} on this page")

@@ -121,7 +121,7 @@ class CreditAdjustmentInline(admin.TabularInline):
     extra = 1
     max_num = 1
     can_delete = False
-    verbose_name = _("credit adjustment")
+    verbose_name = _("Grant or remove credit")
     verbose_name_plural = _("Grant or remove credit")
     fields = ["direction", "amount", "reason"]
 

@@ -467,7 +467,7 @@ def _segment(name: str, month: Month, x: float, slot: float, y: float, height: f
 
 def _plan_chart(plans: list[PlanRow]) -> dict:
     """One horizontal bar per plan, split by badge."""
-    row_height, label_width, width = 34, 140, CHART_WIDTH
+    row_height, label_width, width = 34, 110, 480
     top = max((plan.total for plan in plans), default=0) or 1
     scale = (width - label_width - 48) / top
     rows = []

@@ -25,3 +25,9 @@ def money_compact(amount_minor, currency: str = "eur") -> str:
 def percent_or_dash(value) -> str:
     """A percentage with one decimal, or an en dash when there was nothing to divide."""
     return "–" if value is None else f"{number_format(value, 1)}\u00a0%"
+
+
+@register.filter
+def negative(amount_minor):
+    """A loss shown as a negative amount (`{{ churn_minor|negative|money }}`)."""
+    return -int(amount_minor) if amount_minor else 0

@@ -316,6 +316,17 @@ class AccountAdmin(admin.ModelAdmin):
             gettext("The whole history in the audit log"),
         )
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            super().save_model(request, obj, form, change)
+            return
+        # Only what the form edits: the card, the Stripe ids and the billing claim are written by
+        # the services meanwhile, and a stale copy of them must not overwrite theirs.
+        editable = {field.name for field in obj._meta.concrete_fields}
+        fields = [name for name in form.changed_data if name in editable]
+        if fields:
+            obj.save(update_fields=fields)
+
     def save_formset(self, request, form, formset, change):
         if issubclass(formset.form, CreditAdjustmentForm):
             self._save_credit_adjustments(request, formset)

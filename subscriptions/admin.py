@@ -864,6 +864,13 @@ class InvoiceAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     def _label(self, obj) -> str:
         return gettext("Invoice %(number)s") % {"number": obj.number}
 
+    def get_search_results(self, request, queryset, search_term):
+        # An invoice number as printed (2026-000042) is the year and the id.
+        year, _dash, number = search_term.strip().partition("-")
+        if len(year) == 4 and year.isdigit() and number.isdigit():
+            return queryset.filter(pk=int(number), created_at__year=int(year)), False
+        return super().get_search_results(request, queryset, search_term)
+
     @admin.display(description=_("Number"), ordering="id")
     def number(self, obj):
         return obj.number

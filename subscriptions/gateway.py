@@ -204,15 +204,18 @@ def refund_create(
     *, payment_intent_id: str, amount_minor: int, idempotency_key: str, metadata: dict | None = None
 ) -> str:
     """Refund part or all of a succeeded PaymentIntent; returns the refund id."""
-    refund = _call(
-        client().v1.refunds.create,
-        params={
-            "payment_intent": payment_intent_id,
-            "amount": amount_minor,
-            "metadata": {key: str(value) for key, value in (metadata or {}).items()},
-        },
-        options={"idempotency_key": idempotency_key},
-    )
+    try:
+        refund = _call(
+            client().v1.refunds.create,
+            params={
+                "payment_intent": payment_intent_id,
+                "amount": amount_minor,
+                "metadata": {key: str(value) for key, value in (metadata or {}).items()},
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.CardError as error:  # a refund is never a card decline, but say so plainly if Stripe does
+        raise GatewayError(f"CardError: {error.user_message or error}") from error
     return refund.id
 
 

@@ -1,10 +1,11 @@
 """Accounts in admin: members, the credit ledger (grant or remove with a reason), history and money."""
 
 from datetime import timedelta
+from unittest import mock
 
 import pytest
 
-from accounts.admin import CreditAdjustmentForm
+from accounts.admin import AccountAdmin, CreditAdjustmentForm
 from accounts.models import Membership
 from billing_portal.lib import clock
 from subscriptions import selectors, services
@@ -156,3 +157,26 @@ def test_the_currency_is_fixed_once_money_moved(client, operator):
     services.account_credit_adjust(account=account, amount_minor=100, reason="Goodwill", actor=operator)
     page = client.get(change_url(account))
     assert "currency" not in page.context["adminform"].form.fields
+
+
+def test_saving_the_account_page_never_overwrites_what_the_services_wrote_meanwhile(client, operator):
+    owner, account = owner_with_account()
+    data = admin_form_data(client.get(change_url(account)))
+    data["billing_email"] = "finance@example.com"
+    claimed_until = clock.now() + timedelta(minutes=5)
+    load = AccountAdmin.get_object
+
+    def load_then_a_worker_writes(self, request, object_id, from_field=None):
+        obj = load(self, request, object_id, from_field)
+        # Between loading the row and saving it, a worker claims the account and saves a new card.
+        type(obj).objects.filter(pk=obj.pk).update(billing_claimed_until=claimed_until, card_last4="4242")
+        return obj
+
+    with mock.patch.object(AccountAdmin, "get_object", load_then_a_worker_writes):
+        assert client.post(change_url(account), data).status_code == 302
+    account.refresh_from_db()
+    assert (account.billing_email, account.billing_claimed_until, account.card_last4) == (
+        "finance@example.com",
+        claimed_until,
+        "4242",
+    )

@@ -222,3 +222,15 @@ def test_the_stripe_link_is_the_test_dashboard_for_test_keys_and_the_live_one_fo
         assert gateway.dashboard_url(payment_intent_id="pi_1") == "https://dashboard.stripe.com/test/payments/pi_1"
     with override_settings(STRIPE_SECRET_KEY="sk_live_abc"):
         assert gateway.dashboard_url(payment_intent_id="pi_1") == "https://dashboard.stripe.com/payments/pi_1"
+
+
+def test_invoices_are_found_by_their_printed_number_or_a_payment_intent(client, operator, stripe_fake):
+    payment = paid_payment()
+    other = paid_payment()
+    invoice = payment.invoice
+    for query in (invoice.number, payment.stripe_payment_intent_id, invoice.account.name):
+        found = client.get(changelist(Invoice), {"q": query}).context["cl"].result_list
+        assert [row.pk for row in found] == [invoice.pk], query
+    assert other.invoice.pk not in [
+        row.pk for row in client.get(changelist(Invoice), {"q": invoice.number}).context["cl"].result_list
+    ]

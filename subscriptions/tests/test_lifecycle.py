@@ -59,7 +59,9 @@ SPEC_ALLOWED = {
 # - price_change_scheduled: SPEC 4 "switch at the end of the current period", a dated field, not a status.
 # - price_change_withdrawn: SPEC 4 "it can be withdrawn"; withdrawing changes no plan, so it is also
 #   allowed while past due or paused (where changing plan is refused).
+# - trial_extended: SPEC 1 "operators ... subscriptions": an operator moves a trial's end (issue 6).
 EXTENSIONS_ALLOWED = {
+    (TRIALING, "trial_extended"): TRIALING,
     (PAST_DUE, "dunning_paused"): PAUSED,
     (TRIALING, "price_change_scheduled"): TRIALING,
     (ACTIVE, "price_change_scheduled"): ACTIVE,

@@ -335,3 +335,35 @@ def test_search_by_member_email_stripe_customer_and_payment_intent(client, opera
     assert listed(client, f"?q={sub.account.stripe_customer_id}") == {sub.pk}
     assert listed(client, f"?q={intent_id}") == {sub.pk}
     assert listed(client, f"?q={other.account.name}") == {other.pk}
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [
+        ("cancel_now", "This subscription has ended. Resubscribe to start again."),
+        ("undo_cancel", "There is no cancellation to undo."),
+        ("resume", "This subscription has ended. Resubscribe to start again."),
+    ],
+)
+def test_actions_on_an_ended_subscription_are_refused_with_the_reason(client, operator, stripe_fake, action, reason):
+    sub = paid()
+    services.subscription_cancel_now(subscription=sub, actor=operator)
+    before = snapshot(sub)
+    response = post_action(client, Subscription, action, [sub], index=0, _from_object=sub.pk)
+    assert f"{sub.account.name} (#{sub.pk}): {reason}" in messages_of(response)
+    assert reason in response.content.decode()  # shown on the subscription's page
+    assert snapshot(sub) == before
+
+
+@pytest.mark.parametrize(
+    ("action", "reason"),
+    [("undo_cancel", "There is no cancellation to undo."), ("resume", "This change is not possible")],
+)
+def test_undo_and_resume_of_a_running_subscription_are_refused(client, operator, stripe_fake, action, reason):
+    sub = paid()
+    before = snapshot(sub)
+    response = post_action(client, Subscription, action, [sub], index=0)
+    messages = messages_of(response)
+    assert "1 was refused:" in messages
+    assert any(message.startswith(f"{sub.account.name} (#{sub.pk}): {reason}") for message in messages)
+    assert snapshot(sub) == before

@@ -2,7 +2,8 @@
 
 The daily task (and the admin page's "check now") runs `reconciliation_run`: Stripe is asked
 first, with no transaction open, then the run and its differences are written in one
-transaction, so the admin page is a plain database read.
+transaction, so the admin page is a plain database read. Details are stored in English
+(marked for translation) and translated when the page shows them.
 """
 
 import logging
@@ -12,6 +13,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
+from django.utils.translation import gettext_noop
 
 from billing_portal.lib import clock
 from billing_portal.lib.money import format_money
@@ -116,7 +118,7 @@ def _compare_payments(found: _Found, intents: dict, start, end, settled_before) 
                     payment=payment,
                     invoice=payment.invoice,
                     local_value=f"{_money(payment.amount_minor, payment.currency)} {payment.status}",
-                    detail="Succeeded locally without a PaymentIntent.",
+                    detail=gettext_noop("Succeeded locally without a PaymentIntent."),
                 )
             continue
         seen.add(intent_id)
@@ -129,7 +131,7 @@ def _compare_payments(found: _Found, intents: dict, start, end, settled_before) 
                 Difference.MISSING_AT_STRIPE,
                 Difference.PAYMENT,
                 local_value=f"{_money(payment.amount_minor, payment.currency)} {payment.status}",
-                detail="Stripe does not know this PaymentIntent.",
+                detail=gettext_noop("Stripe does not know this PaymentIntent."),
                 **fields,
             )
             continue
@@ -139,7 +141,7 @@ def _compare_payments(found: _Found, intents: dict, start, end, settled_before) 
                 Difference.PAYMENT,
                 local_value=_money(payment.amount_minor, payment.currency),
                 stripe_value=_money(intent.amount_minor, intent.currency),
-                detail="The amounts differ.",
+                detail=gettext_noop("The amounts differ."),
                 **fields,
             )
         in_flight = payment.status == Payment.PENDING and payment.created_at >= settled_before
@@ -149,7 +151,7 @@ def _compare_payments(found: _Found, intents: dict, start, end, settled_before) 
                 Difference.PAYMENT,
                 local_value=payment.status,
                 stripe_value=intent.status,
-                detail="The payment's status differs from the PaymentIntent's.",
+                detail=gettext_noop("The payment's status differs from the PaymentIntent's."),
                 **fields,
             )
     unknown = [intent for intent_id, intent in intents.items() if intent_id not in seen]
@@ -162,7 +164,7 @@ def _compare_payments(found: _Found, intents: dict, start, end, settled_before) 
             stripe_payment_intent_id=intent.id,
             invoice=invoices.get(_int(intent.metadata.get("invoice_id"))),
             stripe_value=f"{_money(intent.amount_minor, intent.currency)} {intent.status}",
-            detail="No local payment has this PaymentIntent.",
+            detail=gettext_noop("No local payment has this PaymentIntent."),
         )
 
 
@@ -194,7 +196,7 @@ def _compare_refunds(found: _Found, stripe_refunds: dict, start, end, settled_be
                     stripe_id=stripe_refund.id,
                     local_value=local,
                     stripe_value=f"{_money(stripe_refund.amount_minor, stripe_refund.currency)} {stripe_refund.status}",
-                    detail="Stripe made this refund but it is not recorded as succeeded here.",
+                    detail=gettext_noop("Stripe made this refund but it is not recorded as succeeded here."),
                     **fields,
                 )
             elif refund.status == Refund.PENDING and refund.created_at < settled_before:
@@ -202,7 +204,7 @@ def _compare_refunds(found: _Found, stripe_refunds: dict, start, end, settled_be
                     Difference.MISSING_AT_STRIPE,
                     Difference.REFUND,
                     local_value=local,
-                    detail="A refund left pending here that Stripe never made.",
+                    detail=gettext_noop("A refund left pending here that Stripe never made."),
                     **fields,
                 )
             continue
@@ -216,7 +218,7 @@ def _compare_refunds(found: _Found, stripe_refunds: dict, start, end, settled_be
                 Difference.MISSING_AT_STRIPE,
                 Difference.REFUND,
                 local_value=local,
-                detail="Stripe does not know this refund.",
+                detail=gettext_noop("Stripe does not know this refund."),
                 **fields,
             )
             continue
@@ -226,7 +228,7 @@ def _compare_refunds(found: _Found, stripe_refunds: dict, start, end, settled_be
                 Difference.REFUND,
                 local_value=_money(refund.amount_minor, refund.currency),
                 stripe_value=_money(stripe_refund.amount_minor, stripe_refund.currency),
-                detail="The refunded amounts differ.",
+                detail=gettext_noop("The refunded amounts differ."),
                 **fields,
             )
         if stripe_refund.status not in REFUND_AGREEING:
@@ -235,7 +237,7 @@ def _compare_refunds(found: _Found, stripe_refunds: dict, start, end, settled_be
                 Difference.REFUND,
                 local_value=refund.status,
                 stripe_value=stripe_refund.status,
-                detail="Stripe did not complete this refund.",
+                detail=gettext_noop("Stripe did not complete this refund."),
                 **fields,
             )
     unknown = [refund for refund_id, refund in stripe_refunds.items() if refund_id not in seen]
@@ -255,7 +257,7 @@ def _compare_refunds(found: _Found, stripe_refunds: dict, start, end, settled_be
             payment=payment,
             invoice_id=payment.invoice_id if payment else None,
             stripe_value=f"{_money(stripe_refund.amount_minor, stripe_refund.currency)} {stripe_refund.status}",
-            detail="No local refund has this Stripe refund.",
+            detail=gettext_noop("No local refund has this Stripe refund."),
         )
 
 
@@ -272,7 +274,7 @@ def _compare_paid_invoices(found: _Found, start, end) -> None:
             Difference.INVOICE,
             invoice=invoice,
             local_value=f"{_money(invoice.amount_due_minor, invoice.currency)} {invoice.status}",
-            detail="Paid here, but no payment for it succeeded at Stripe.",
+            detail=gettext_noop("Paid here, but no payment for it succeeded at Stripe."),
         )
 
 

@@ -1090,7 +1090,7 @@ class RefundAdmin(ReadOnlyAdmin):
         "reason",
         "payment__invoice__account__name",
     ]
-    list_select_related = ["payment", "created_by"]
+    list_select_related = ["payment__invoice", "created_by"]
 
     @admin.display(description=_("Payment"))
     def payment_link(self, obj):

@@ -470,8 +470,7 @@ SUBSCRIPTION_ACTION_PERMISSIONS = {
 class SubscriptionAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     list_display = [
         "account_link",
-        "plan",
-        "cycle",
+        "plan_and_cycle",
         "status_badge",
         "amount",
         "current_period_end",
@@ -574,6 +573,10 @@ class SubscriptionAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     @admin.display(description=_("Cycle"), ordering="price__cycle")
     def cycle(self, obj):
         return obj.price.get_cycle_display()
+
+    @admin.display(description=_("Plan"), ordering="price__plan__rank")
+    def plan_and_cycle(self, obj):
+        return f"{obj.price.plan.name} · {obj.price.get_cycle_display()}"
 
     @admin.display(description=_("Status"), ordering="status")
     def status_badge(self, obj):

@@ -60,6 +60,9 @@ def test_a_price_change_is_previewed_with_its_money_then_confirmed(browser_page,
     assert "1 subscription changed to Business Monthly €100.00." in page.locator("ul.messagelist").inner_text()
     assert Subscription.objects.get(pk=sub.pk).price == business
     screenshot(page, "admin-subscription-after-change")
+    page.goto("/admin/subscriptions/subscription/?q=Acme")
+    assert "Acme Rockets" in page.locator("#result_list").inner_text()
+    screenshot(page, "admin-subscriptions-list")
 
 
 def test_refund_account_and_reconciliation_pages(browser_page, stripe_fake):

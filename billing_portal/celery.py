@@ -23,4 +23,6 @@ def _beat_schedule(sender, **kwargs):
         # Deletions whose grace period ended, and export files whose link expired: once a day, at night.
         "privacy-deletions": {"task": "privacy.tasks.carry_out_deletions", "schedule": crontab(hour=3, minute=0)},
         "privacy-export-purge": {"task": "privacy.tasks.purge_expired_exports", "schedule": crontab(hour=3, minute=30)},
+        # Once a day, after the night's renewals: compare the last 30 days with Stripe.
+        "billing-reconcile": {"task": "subscriptions.tasks.reconcile", "schedule": crontab(hour=4, minute=30)},
     }

@@ -10,5 +10,7 @@ urlpatterns = [
     path("billing/", include("subscriptions.urls")),
     path("account/", include("privacy.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
+    # Before admin.site.urls, whose catch-all would otherwise answer these.
+    path("admin/billing/", include("subscriptions.admin_urls")),
     path("admin/", admin.site.urls),
 ]

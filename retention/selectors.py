@@ -461,3 +461,10 @@ def flow_figures(
         by_reason=by_reason,
         answers=answers,
     )
+
+
+def cancellation_save_rate(*, start: datetime, end: datetime) -> tuple[int, int]:
+    """(saves that held 30 days, settled flows) for flows started in [start, end): the admin dashboard's figure."""
+    total = flows_filtered(start=start, end=end).aggregate(**_counts())
+    settled = total["canceled"] + total["abandoned"] + total["held"] + total["lost"]
+    return total["held"], settled

@@ -8,6 +8,7 @@ try again later.
 """
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 
 import stripe
@@ -245,13 +246,134 @@ def _result(intent) -> ChargeResult:
     )
 
 
-def refund_create(*, payment_intent_id: str, amount_minor: int, idempotency_key: str) -> str:
-    refund = _call(
-        client().v1.refunds.create,
-        params={"payment_intent": payment_intent_id, "amount": amount_minor},
-        options={"idempotency_key": idempotency_key},
-    )
+def refund_create(
+    *, payment_intent_id: str, amount_minor: int, idempotency_key: str, metadata: dict | None = None
+) -> str:
+    """Refund part or all of a succeeded PaymentIntent; returns the refund id."""
+    try:
+        refund = _call(
+            client().v1.refunds.create,
+            params={
+                "payment_intent": payment_intent_id,
+                "amount": amount_minor,
+                "metadata": {key: str(value) for key, value in (metadata or {}).items()},
+            },
+            options={"idempotency_key": idempotency_key},
+        )
+    except stripe.CardError as error:  # a refund is never a card decline, but say so plainly if Stripe does
+        raise GatewayError(f"CardError: {error.user_message or error}") from error
     return refund.id
+
+
+# --- Reconciliation: what Stripe has --------------------------------------------------------------
+@dataclass(frozen=True)
+class StripePaymentIntent:
+    id: str
+    amount_minor: int
+    currency: str
+    status: str  # Stripe's own status: succeeded, requires_payment_method, canceled, ...
+    created_at: datetime
+    metadata: dict
+
+
+@dataclass(frozen=True)
+class StripeRefund:
+    id: str
+    payment_intent_id: str
+    amount_minor: int
+    currency: str
+    status: str
+    created_at: datetime
+    metadata: dict
+
+
+def _timestamp(value: int) -> datetime:
+    return datetime.fromtimestamp(int(value), tz=UTC)
+
+
+def _metadata(obj) -> dict:
+    metadata = getattr(obj, "metadata", None)
+    return dict(metadata.to_dict() if hasattr(metadata, "to_dict") else metadata or {})
+
+
+def _payment_intent(intent) -> StripePaymentIntent:
+    return StripePaymentIntent(
+        id=intent.id,
+        amount_minor=int(intent.amount),
+        currency=str(intent.currency).lower(),
+        status=intent.status,
+        created_at=_timestamp(intent.created),
+        metadata=_metadata(intent),
+    )
+
+
+def _refund(refund) -> StripeRefund:
+    return StripeRefund(
+        id=refund.id,
+        payment_intent_id=getattr(refund, "payment_intent", None) or "",
+        amount_minor=int(refund.amount),
+        currency=str(refund.currency).lower(),
+        status=refund.status,
+        created_at=_timestamp(refund.created),
+        metadata=_metadata(refund),
+    )
+
+
+def _list_created_between(resource, start: datetime, end: datetime) -> list:
+    """Every object of a list endpoint created in [start, end).
+
+    Stripe filters by `created` itself; localstripe's list endpoints accept only `limit` and
+    `starting_after`, so there everything is listed and filtered here.
+    """
+    params: dict = {"limit": 100}
+    if not settings.LOCALSTRIPE_URL:
+        params["created"] = {"gte": int(start.timestamp()), "lt": int(end.timestamp())}
+    try:
+        page = resource.list(params=params)
+        items = list(page.auto_paging_iter())
+    except stripe.StripeError as error:
+        raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
+    return [item for item in items if start <= _timestamp(item.created) < end]
+
+
+def payment_intents_created_between(*, start: datetime, end: datetime) -> list[StripePaymentIntent]:
+    return [_payment_intent(item) for item in _list_created_between(client().v1.payment_intents, start, end)]
+
+
+def refunds_created_between(*, start: datetime, end: datetime) -> list[StripeRefund]:
+    return [_refund(item) for item in _list_created_between(client().v1.refunds, start, end)]
+
+
+def payment_intent_get(*, payment_intent_id: str) -> StripePaymentIntent | None:
+    """One PaymentIntent, or None when Stripe does not know it."""
+    try:
+        return _payment_intent(client().v1.payment_intents.retrieve(payment_intent_id))
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404:
+            return None
+        raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
+    except stripe.StripeError as error:
+        raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
+
+
+def refund_get(*, refund_id: str) -> StripeRefund | None:
+    """One refund, or None when Stripe does not know it."""
+    try:
+        return _refund(client().v1.refunds.retrieve(refund_id))
+    except stripe.InvalidRequestError as error:
+        if error.http_status == 404:
+            return None
+        raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
+    except stripe.StripeError as error:
+        raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
+
+
+def dashboard_url(*, payment_intent_id: str) -> str:
+    """The payment's page in the Stripe dashboard (test or live, from the secret key)."""
+    if not payment_intent_id:
+        return ""
+    live = settings.STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+    return f"https://dashboard.stripe.com/{'' if live else 'test/'}payments/{payment_intent_id}"
 
 
 def setup_intent_confirm(*, setup_intent_id: str, payment_method_id: str) -> None:

@@ -56,6 +56,7 @@ TRANSITIONS: dict[str, tuple[frozenset[str], str | None]] = {
     "trial_started": (frozenset({""}), TRIALING),
     "started": (frozenset({""}), ACTIVE),
     "trial_converted": (frozenset({TRIALING}), ACTIVE),
+    "trial_extended": (frozenset({TRIALING}), SAME),
     "trial_expired": (frozenset({TRIALING}), CANCELED),
     "trial_payment_failed": (frozenset({TRIALING}), PAST_DUE),
     "renewed": (frozenset({ACTIVE}), ACTIVE),

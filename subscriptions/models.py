@@ -6,6 +6,7 @@ account and a second invoice for the same subscription period.
 """
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -34,6 +35,18 @@ class Plan(models.Model):
         return self.name
 
 
+PRICE_HELD_MESSAGE = _(
+    "Customers hold this price, so its amount, currency and cycle cannot change and it cannot be "
+    "deleted. Deactivate it and add a new price instead."
+)
+
+
+ONE_ACTIVE_PRICE_MESSAGE = _(
+    "This plan already has an active price in this cycle and currency. "
+    "Deactivate that one first, then add the new price."
+)
+
+
 class PriceQuerySet(models.QuerySet):
     def available(self):
         return self.filter(is_active=True, plan__is_active=True)
@@ -59,11 +72,32 @@ class Price(models.Model):
                 fields=["plan", "cycle", "currency"],
                 condition=Q(is_active=True),
                 name="one_active_price_per_plan_cycle_currency",
+                violation_error_message=ONE_ACTIVE_PRICE_MESSAGE,
             ),
         ]
 
+    # What a subscription copies or bills from its price: fixed once any customer holds it.
+    HELD_FIELDS = ("amount_minor", "currency", "cycle")
+
     def __str__(self) -> str:
         return f"{self.plan.name} {self.get_cycle_display()} {self.money.format()}"
+
+    def save(self, *args, **kwargs):
+        # The last guard for code that skips forms: customers keep the price they signed up for.
+        if self.held_fields_changed():
+            raise ValidationError(PRICE_HELD_MESSAGE)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        if self.is_held():
+            raise ValidationError(PRICE_HELD_MESSAGE)
+        return super().delete(*args, **kwargs)
+
+    def clean(self):
+        super().clean()
+        changed = self.held_fields_changed()
+        if changed:
+            raise ValidationError({field: PRICE_HELD_MESSAGE for field in changed})
 
     @property
     def money(self) -> Money:
@@ -72,6 +106,22 @@ class Price(models.Model):
     @property
     def is_free(self) -> bool:
         return self.amount_minor == 0
+
+    def is_held(self) -> bool:
+        """Whether a subscription (of any status) has this price, or has it scheduled."""
+        if self.pk is None:
+            return False
+        return Subscription.objects.filter(Q(price=self) | Q(scheduled_price=self)).exists()
+
+    def held_fields_changed(self) -> list[str]:
+        """The held fields that differ from the stored row, if customers hold this price."""
+        if self.pk is None:
+            return []
+        stored = Price.objects.filter(pk=self.pk).values(*self.HELD_FIELDS).first()
+        if stored is None:
+            return []
+        changed = [field for field in self.HELD_FIELDS if stored[field] != getattr(self, field)]
+        return changed if changed and self.is_held() else []
 
 
 class SubscriptionQuerySet(models.QuerySet):
@@ -145,6 +195,17 @@ class Subscription(models.Model):
                 condition=Q(discount_percent__lte=100), name="subscription_discount_percent_max_100"
             ),
         ]
+        # Operator actions in admin, each checked by a has_<action>_permission of the ModelAdmin.
+        permissions = [
+            ("cancel_subscription", "Can cancel subscriptions (now or at the period end)"),
+            ("undo_cancel_subscription", "Can undo a scheduled cancellation"),
+            ("pause_subscription", "Can pause subscriptions"),
+            ("resume_subscription", "Can resume paused subscriptions"),
+            ("change_subscription_price", "Can change the price of subscriptions"),
+            ("retry_subscription_payment", "Can retry the payment of an open invoice"),
+            ("extend_subscription_trial", "Can extend trials"),
+            ("view_revenue_dashboard", "Can view the revenue dashboard"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.account} · {self.price.plan.name} · {self.status}"
@@ -188,6 +249,8 @@ class SubscriptionEvent(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     actor_kind = models.CharField(max_length=16, choices=ACTOR_KINDS)
+    # The subscription's price after the event, so revenue can be replayed month by month.
+    price = models.ForeignKey(Price, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     reason = models.TextField(blank=True)
     data = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
@@ -255,6 +318,7 @@ class Invoice(models.Model):
             ),
         ]
         indexes = [models.Index(fields=["account", "-created_at"])]
+        permissions = [("mark_invoice_uncollectible", "Can mark open invoices uncollectible")]
 
     def __str__(self) -> str:
         return self.number
@@ -333,6 +397,7 @@ class Payment(models.Model):
                 name="payment_status_valid",
             ),
         ]
+        permissions = [("refund_payment", "Can refund payments")]
 
     def __str__(self) -> str:
         return f"{self.invoice} attempt {self.attempt}: {self.status}"
@@ -370,6 +435,7 @@ class CreditEntry(models.Model):
     class Meta:
         ordering = ["-created_at", "-id"]
         verbose_name_plural = "credit entries"
+        permissions = [("adjust_account_credit", "Can grant or remove account credit")]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.amount_minor} {self.currency}"
@@ -391,3 +457,109 @@ class EmailSent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"
+
+
+class Refund(models.Model):
+    """Money given back for a payment through Stripe, recorded before Stripe is called.
+
+    A succeeded refund is also a credit note: a negative `refund` line on the payment's invoice
+    and `Payment.refunded_minor`. The idempotency key counts the payment's refunds.
+    """
+
+    PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
+    STATUS_CHOICES = [(PENDING, _("Pending")), (SUCCEEDED, _("Succeeded")), (FAILED, _("Failed"))]
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    amount_minor = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.TextField()
+    idempotency_key = models.CharField(max_length=255, unique=True)
+    stripe_refund_id = models.CharField(max_length=255, blank=True, db_index=True)
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=PENDING)
+    failure_message = models.CharField(max_length=500, blank=True)
+    invoice_line = models.OneToOneField(
+        InvoiceLine, null=True, blank=True, on_delete=models.SET_NULL, related_name="refund"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount_minor__gt=0), name="refund_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(status__in=["pending", "succeeded", "failed"]), name="refund_status_valid"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.stripe_refund_id or self.pk} of {self.payment}"
+
+    @property
+    def money(self) -> Money:
+        return Money(self.amount_minor, self.currency)
+
+
+class ReconciliationRun(models.Model):
+    """One comparison of local payments and refunds with Stripe's, over a window of days."""
+
+    RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
+    STATUS_CHOICES = [(RUNNING, _("Running")), (COMPLETED, _("Completed")), (FAILED, _("Failed"))]
+
+    started_at = models.DateTimeField(db_index=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=STATUS_CHOICES, default=RUNNING)
+    error = models.TextField(blank=True)
+    payment_intents_checked = models.PositiveIntegerField(default=0)
+    refunds_checked = models.PositiveIntegerField(default=0)
+    payments_checked = models.PositiveIntegerField(default=0)
+    differences_count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        permissions = [("run_reconciliation", "Can start a reconciliation with Stripe")]
+
+    def __str__(self) -> str:
+        return f"Reconciliation {self.started_at:%Y-%m-%d %H:%M}"
+
+
+class ReconciliationDifference(models.Model):
+    """Something that differs between our records and Stripe's, with a link to each side."""
+
+    MISSING_LOCALLY, MISSING_AT_STRIPE, AMOUNT_MISMATCH, STATUS_MISMATCH = (
+        "missing_locally",
+        "missing_at_stripe",
+        "amount_mismatch",
+        "status_mismatch",
+    )
+    KIND_CHOICES = [
+        (MISSING_LOCALLY, _("Missing locally")),
+        (MISSING_AT_STRIPE, _("Missing at Stripe")),
+        (AMOUNT_MISMATCH, _("Amount mismatch")),
+        (STATUS_MISMATCH, _("Status mismatch")),
+    ]
+    PAYMENT, REFUND, INVOICE = "payment", "refund", "invoice"
+    OBJECT_CHOICES = [(PAYMENT, _("Payment")), (REFUND, _("Refund")), (INVOICE, _("Invoice"))]
+
+    run = models.ForeignKey(ReconciliationRun, on_delete=models.CASCADE, related_name="differences")
+    kind = models.CharField(max_length=24, choices=KIND_CHOICES)
+    object_kind = models.CharField(max_length=16, choices=OBJECT_CHOICES)
+    stripe_id = models.CharField(max_length=255, blank=True)  # pi_… or re_…
+    stripe_payment_intent_id = models.CharField(max_length=255, blank=True)  # for the dashboard link
+    payment = models.ForeignKey(Payment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    refund = models.ForeignKey(Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    invoice = models.ForeignKey(Invoice, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    local_value = models.CharField(max_length=200, blank=True)
+    stripe_value = models.CharField(max_length=200, blank=True)
+    detail = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        ordering = ["kind", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.stripe_id or self.invoice_id}"

@@ -19,16 +19,16 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import F, Q, Sum
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, Membership, User
 from billing_portal.lib import clock
-from billing_portal.lib.money import percent_of
+from billing_portal.lib.money import format_money, percent_of
 
 from . import gateway, lifecycle, selectors
 from .lifecycle import InvalidTransition
-from .models import CreditEntry, Invoice, InvoiceLine, Payment, Price, Subscription, SubscriptionEvent
+from .models import CreditEntry, Invoice, InvoiceLine, Payment, Price, Refund, Subscription, SubscriptionEvent
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +78,7 @@ def _record(sub: Subscription, kind: str, *, actor: Actor, now: datetime, from_s
         to_status=sub.status,
         actor=user,
         actor_kind=actor_kind,
+        price_id=sub.price_id,
         reason=reason,
         data=data or {},
         created_at=now,
@@ -1262,3 +1263,242 @@ def subscription_retry_now(*, subscription: Subscription, actor: Actor, now: dat
         payment = _collect(invoice, actor=actor, now=now)
     _refresh(subscription, Subscription.objects.select_related("price__plan").get(pk=subscription.pk))
     return payment
+
+
+# --- Operator tools: credit, trials, refunds, uncollectible invoices ---------------------------------
+class RefundFailed(InvalidTransition):
+    """Stripe refused the refund or could not be reached; no credit note was written."""
+
+
+def _operator(actor: Actor, account_id: int) -> User:
+    """The staff user behind an operator-only change; customers and jobs are refused."""
+    if isinstance(actor, str):
+        raise InvalidTransition(_("Only an operator can do this."))
+    user, actor_kind = _actor_fields(actor, account_id)
+    if actor_kind != SubscriptionEvent.OPERATOR:
+        raise InvalidTransition(_("Only an operator can do this."))
+    return user
+
+
+def _required_reason(reason: str) -> str:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidTransition(_("Give a reason."))
+    if len(reason) > 300:
+        raise InvalidTransition(_("Keep the reason under 300 characters."))
+    return reason
+
+
+def account_credit_adjust(
+    *, account: Account, amount_minor: int, reason: str, actor: Actor, now: datetime | None = None
+) -> CreditEntry:
+    """Grant (positive) or remove (negative) account credit, with a reason; never below zero."""
+    now = now or clock.now()
+    reason = _required_reason(reason)
+    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or amount_minor == 0:
+        raise InvalidTransition(_("Enter an amount other than zero."))
+    user = _operator(actor, account.pk)
+    # The claim keeps an invoice from spending the balance while it is being reduced.
+    with _billing_claim(account.pk, now), transaction.atomic():
+        balance = selectors.account_credit_balance_minor(account=account)
+        if balance + amount_minor < 0:
+            raise InvalidTransition(
+                _("The credit balance is %(balance)s: no more than that can be removed.")
+                % {"balance": format_money(balance, account.currency)}
+            )
+        return CreditEntry.objects.create(
+            account=account,
+            amount_minor=amount_minor,
+            currency=account.currency,
+            kind=CreditEntry.GRANT if amount_minor > 0 else CreditEntry.REMOVAL,
+            note=reason,
+            created_by=user,
+            created_at=now,
+        )
+
+
+MAX_TRIAL_EXTENSION_DAYS = 90
+
+
+def subscription_extend_trial(*, subscription: Subscription, days: int, actor: Actor, now: datetime | None = None):
+    """Move a trial's end, and so its first charge, later by `days` (operators only)."""
+    now = now or clock.now()
+    if not isinstance(days, int) or not 1 <= days <= MAX_TRIAL_EXTENSION_DAYS:
+        raise InvalidTransition(_("A trial can be extended by 1 to %(max)s days.") % {"max": MAX_TRIAL_EXTENSION_DAYS})
+    with _locked(subscription, now) as sub:
+        lifecycle.next_status(sub.status, "trial_extended")
+        _operator(actor, sub.account_id)
+        old_end = sub.trial_end
+        new_end = old_end + timedelta(days=days)
+        if new_end <= now:
+            raise InvalidTransition(_("The new trial end would still be in the past."))
+        # The trial is period 0 of an anchor at its end: the anchor and the period end move with it.
+        changes = {
+            "trial_end": new_end,
+            "billing_anchor_at": new_end,
+            "current_period_end": new_end,
+            "commitment_end_at": lifecycle.commitment_end(new_end, sub.price.cycle),
+        }
+        if sub.cancel_at and sub.cancel_at == old_end:
+            changes["cancel_at"] = new_end  # a trial set to end at its end still ends at its end
+        _transition(
+            sub,
+            "trial_extended",
+            actor=actor,
+            now=now,
+            data={"days": days, "from": old_end.isoformat(), "to": new_end.isoformat()},
+            **changes,
+        )
+
+
+def payment_refundable_minor(*, payment: Payment) -> int:
+    """What can still be refunded: paid, minus refunded, minus refunds waiting for Stripe."""
+    if payment.status != Payment.SUCCEEDED or not payment.stripe_payment_intent_id:
+        return 0
+    pending = payment.refunds.filter(status=Refund.PENDING).aggregate(total=Sum("amount_minor"))["total"]
+    return max(0, payment.amount_minor - payment.refunded_minor - (pending or 0))
+
+
+def payment_refund(
+    *, payment: Payment, amount_minor: int, reason: str, actor: Actor, now: datetime | None = None
+) -> Refund:
+    """Refund part or all of a payment through Stripe and write the credit note (operators only).
+
+    The refund row is committed before Stripe is called; its idempotency key comes from the
+    payment and the number of its refunds, so a repeated call cannot refund twice.
+    """
+    now = now or clock.now()
+    reason = _required_reason(reason)
+    if not isinstance(amount_minor, int) or isinstance(amount_minor, bool) or amount_minor <= 0:
+        raise InvalidTransition(_("Enter an amount above zero."))
+    account_id = Invoice.objects.filter(pk=payment.invoice_id).values_list("account_id", flat=True).get()
+    user = _operator(actor, account_id)
+    with _billing_claim(account_id, now):
+        with transaction.atomic():
+            payment = Payment.objects.select_for_update(of=("self",)).select_related("invoice").get(pk=payment.pk)
+            if payment.status != Payment.SUCCEEDED or not payment.stripe_payment_intent_id:
+                raise InvalidTransition(_("Only a succeeded payment can be refunded."))
+            refundable = payment_refundable_minor(payment=payment)
+            if amount_minor > refundable:
+                raise InvalidTransition(
+                    _("At most %(amount)s of this payment can still be refunded.")
+                    % {"amount": format_money(refundable, payment.currency)}
+                )
+            number = payment.refunds.count() + 1
+            refund = Refund.objects.create(
+                payment=payment,
+                amount_minor=amount_minor,
+                currency=payment.currency,
+                reason=reason,
+                idempotency_key=f"payment-{payment.pk}-refund-{number}",
+                created_by=user,
+                created_at=now,
+            )
+        try:
+            stripe_refund_id = gateway.refund_create(
+                payment_intent_id=payment.stripe_payment_intent_id,
+                amount_minor=amount_minor,
+                idempotency_key=refund.idempotency_key,
+                metadata={"payment_id": payment.pk, "refund_id": refund.pk, "invoice_id": payment.invoice_id},
+            )
+        except gateway.GatewayError as error:
+            log.warning("Refund %s failed at Stripe: %s", refund.pk, error)
+            Refund.objects.filter(pk=refund.pk).update(
+                status=Refund.FAILED, failure_message=str(error)[:500], finished_at=now
+            )
+            raise RefundFailed(
+                _("Stripe did not refund the payment (%(error)s). Nothing was changed.") % {"error": error}
+            ) from error
+        with transaction.atomic():
+            _refund_settle(refund, stripe_refund_id=stripe_refund_id, actor=actor, now=now)
+    refund.refresh_from_db()
+    return refund
+
+
+def _refund_settle(refund: Refund, *, stripe_refund_id: str, actor: Actor, now: datetime) -> None:
+    """The credit note of a refund Stripe made: a negative line, the payment's refunded total, audit."""
+    payment = refund.payment
+    invoice = payment.invoice
+    line = InvoiceLine.objects.create(
+        invoice=invoice,
+        kind=InvoiceLine.REFUND,
+        description=_("Refund"),
+        amount_minor=-refund.amount_minor,
+    )
+    Refund.objects.filter(pk=refund.pk).update(
+        status=Refund.SUCCEEDED, stripe_refund_id=stripe_refund_id, invoice_line=line, finished_at=now
+    )
+    Payment.objects.filter(pk=payment.pk).update(refunded_minor=F("refunded_minor") + refund.amount_minor)
+    if invoice.subscription_id:
+        sub = Subscription.objects.get(pk=invoice.subscription_id)
+        _record(
+            sub,
+            "payment_refunded",
+            actor=actor,
+            now=now,
+            from_status=sub.status,
+            reason=refund.reason,
+            data={
+                "invoice": invoice.number,
+                "payment": payment.pk,
+                "amount_minor": refund.amount_minor,
+                "refund": stripe_refund_id,
+            },
+        )
+
+
+def invoice_mark_uncollectible(*, invoice: Invoice, actor: Actor, now: datetime | None = None) -> Invoice:
+    """Stop collecting an open invoice (operators only).
+
+    For a past-due subscription this ends dunning at once, with the final action dunning itself
+    would take (BILLING_DUNNING_FINAL_ACTION); any other subscription keeps its status.
+    """
+    now = now or clock.now()
+    _operator(actor, invoice.account_id)
+    with _billing_claim(invoice.account_id, now), transaction.atomic():
+        invoice = Invoice.objects.select_for_update(of=("self",)).get(pk=invoice.pk)
+        if invoice.status != Invoice.OPEN:
+            raise InvalidTransition(_("Only an open invoice can be marked uncollectible."))
+        if invoice.payments.filter(status=Payment.PENDING).exists():
+            raise BillingBusy(_("A payment for this account is being processed. Try again in a minute."))
+        Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.UNCOLLECTIBLE, closed_at=now)
+        invoice.status, invoice.closed_at = Invoice.UNCOLLECTIBLE, now
+        if invoice.subscription_id:
+            _after_uncollectible(invoice, actor=actor, now=now)
+    return invoice
+
+
+def _after_uncollectible(invoice: Invoice, *, actor: Actor, now: datetime) -> None:
+    sub = Subscription.objects.select_for_update().get(pk=invoice.subscription_id)
+    data = {"invoice": invoice.number}
+    reason = "Open invoice marked uncollectible"
+    still_open = Invoice.objects.filter(subscription=sub, status=Invoice.OPEN).exists()
+    if sub.status == lifecycle.PAST_DUE and not still_open:
+        if settings.BILLING_DUNNING_FINAL_ACTION == "pause":
+            _transition(
+                sub,
+                "dunning_paused",
+                actor=actor,
+                now=now,
+                reason=reason,
+                data=data,
+                next_retry_at=None,
+                paused_at=now,
+                resume_at=None,
+                current_period_paid_minor=0,
+            )
+        else:
+            _transition(
+                sub,
+                "dunning_canceled",
+                actor=actor,
+                now=now,
+                reason=reason,
+                data=data,
+                next_retry_at=None,
+                ended_at=now,
+            )
+        return
+    if not still_open:
+        Subscription.objects.filter(pk=sub.pk).update(next_retry_at=None)
+    _record(sub, "invoice_uncollectible", actor=actor, now=now, from_status=sub.status, reason=reason, data=data)

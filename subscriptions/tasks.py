@@ -8,7 +8,7 @@ from celery import shared_task
 
 from billing_portal.lib import clock
 
-from . import selectors, services
+from . import reconciliation, selectors, services
 
 
 @shared_task
@@ -31,3 +31,10 @@ def process_subscription(subscription_id: int) -> int:
 @shared_task
 def recover_payment(payment_id: int) -> int:
     return services.payment_recover(payment_id=payment_id, now=clock.now())
+
+
+@shared_task
+def reconcile() -> int:
+    """Compare the last 30 days with Stripe (beat runs this daily); returns the differences found."""
+    run = reconciliation.reconciliation_run(now=clock.now())
+    return run.differences_count

@@ -61,9 +61,11 @@ SPEC_ALLOWED = {
 #   allowed while past due or paused (where changing plan is refused).
 # - discount_applied: SPEC 6 "a discount on the next cycles", a retention offer accepted while the
 #   subscription runs (trial or active), applied by the renewals.
+# - trial_extended: SPEC 1 "operators ... subscriptions": an operator moves a trial's end (issue 6).
 EXTENSIONS_ALLOWED = {
     (TRIALING, "discount_applied"): TRIALING,
     (ACTIVE, "discount_applied"): ACTIVE,
+    (TRIALING, "trial_extended"): TRIALING,
     (PAST_DUE, "dunning_paused"): PAUSED,
     (TRIALING, "price_change_scheduled"): TRIALING,
     (ACTIVE, "price_change_scheduled"): ACTIVE,

@@ -12,11 +12,10 @@ from subscriptions import gateway, lifecycle, services
 from subscriptions.lifecycle import InvalidTransition
 from subscriptions.models import Invoice, InvoiceLine, Payment, Refund, Subscription, SubscriptionEvent
 
-from .admin_support import (  # noqa: F401 (fast_password_hashing is an autouse fixture)
+from .admin_support import (
     OPERATOR,
     change_url,
     changelist,
-    fast_password_hashing,
     messages_of,
     post_action,
     staff_in,

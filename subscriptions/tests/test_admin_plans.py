@@ -8,12 +8,11 @@ from subscriptions import lifecycle, services
 from subscriptions.admin import PriceForm
 from subscriptions.models import Plan, Price
 
-from .admin_support import (  # noqa: F401 (fast_password_hashing is an autouse fixture)
+from .admin_support import (
     OPERATOR,
     admin_form_data,
     change_url,
     changelist,
-    fast_password_hashing,
     inline_prefix,
     staff_in,
 )

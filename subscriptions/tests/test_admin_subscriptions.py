@@ -9,11 +9,10 @@ from billing_portal.lib import clock
 from subscriptions import lifecycle, services
 from subscriptions.models import Invoice, Payment, Subscription, SubscriptionEvent
 
-from .admin_support import (  # noqa: F401 (fast_password_hashing is an autouse fixture)
+from .admin_support import (
     OPERATOR,
     change_url,
     changelist,
-    fast_password_hashing,
     messages_of,
     post_action,
     snapshot,

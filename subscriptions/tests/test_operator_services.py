@@ -8,7 +8,7 @@ from subscriptions import lifecycle, services
 from subscriptions.lifecycle import InvalidTransition
 from subscriptions.models import Invoice, SubscriptionEvent
 
-from .admin_support import OPERATOR, fast_password_hashing, snapshot, staff_in  # noqa: F401 (autouse fixture)
+from .admin_support import OPERATOR, snapshot, staff_in
 from .factories import PlanFactory, PriceFactory, give_card, owner_with_account
 
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)

@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.reauth import recent_login_required
 from billing_portal.lib import clock
 from subscriptions import lifecycle
 from subscriptions import selectors as subscription_selectors
@@ -213,6 +214,7 @@ def keep(request, flow_id: int):
 @require_GET
 @login_required
 @billing_role_required
+@recent_login_required()
 def review(request, flow_id: int):
     now = clock.now()
     flow = selectors.flow_get_for_account_or_404(account=request.account, pk=flow_id)
@@ -229,6 +231,7 @@ def review(request, flow_id: int):
 @require_POST
 @login_required
 @billing_role_required
+@recent_login_required(return_to=lambda request, flow_id: reverse("retention:review", args=[flow_id]))
 def confirm(request, flow_id: int):
     now = clock.now()
     flow = selectors.flow_get_for_account_or_404(account=request.account, pk=flow_id)

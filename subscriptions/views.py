@@ -20,6 +20,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts.reauth import recent_login_required
 from billing_portal.lib import clock
 
 from . import activity, gateway, lifecycle, selectors, services
@@ -453,6 +454,7 @@ def subscribe(request, price_id: int):
 @require_GET
 @billing_manager_required
 @allow_stripe_js
+@recent_login_required()
 def card(request):
     """Card entry with Stripe.js: a SetupIntent is created for this page; the card never reaches us."""
     account = request.account
@@ -476,6 +478,7 @@ def card(request):
 
 @require_POST
 @billing_manager_required
+@recent_login_required(return_to=lambda request: reverse("subscriptions:card"))
 def card_finish(request):
     """After Stripe.js confirmed the SetupIntent: make its card the default (and retry if past due)."""
     account = request.account

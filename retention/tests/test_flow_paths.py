@@ -230,8 +230,8 @@ def test_a_billing_admin_can_cancel_too(client, customer, frozen):
     from .conftest import add_member
 
     admin = add_member(customer.account, Membership.BILLING_ADMIN)
-    client.login(username=admin.email, password=PASSWORD)
     frozen.set(NOW)
+    client.login(username=admin.email, password=PASSWORD)
     client.post("/billing/cancel/", {"skip": "1"})
     flow = CancellationFlow.objects.get()
     client.post(f"/billing/cancel/{flow.pk}/confirm/")

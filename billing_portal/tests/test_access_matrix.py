@@ -80,7 +80,7 @@ RULES: dict[str, tuple[dict, dict | None]] = {
     "privacy:export-progress": (statuses(LOGIN, 403, 403, 404, 403), None),
     "privacy:export-status": (statuses(LOGIN, 403, 403, 404, 403), None),
     "privacy:export-download": (statuses(LOGIN, 403, 403, 404, 403), None),
-    "privacy:delete": (statuses(LOGIN, 403, 403, 200, 403), None),
+    "privacy:delete": (statuses(LOGIN, 403, 403, 200, 200), None),  # staff: "no billing account"
     "privacy:delete-undo": (POST_ONLY, OWNER_ACTION),
     "privacy:deleted": (PUBLIC, None),
     "billing_admin:dashboard": (statuses(302, 302, 302, 302, 200), None),

@@ -199,6 +199,16 @@ BILLING_CLAIM_SECONDS = env.int("BILLING_CLAIM_SECONDS", default=300)
 # Where requests for a free 1:1 session with the success team are emailed.
 RETENTION_TEAM_EMAIL = env.str("RETENTION_TEAM_EMAIL", default="success@example.com")
 
+# --- Signup, email verification, team invitations (the accounts app) -----------------------------
+# A verification link works for this many days; an invitation link for this many.
+ACCOUNTS_VERIFY_DAYS = env.int("ACCOUNTS_VERIFY_DAYS", default=3)
+ACCOUNTS_INVITE_DAYS = env.int("ACCOUNTS_INVITE_DAYS", default=7)
+# Resending a verification link: at most one per this many seconds, and this many per day.
+ACCOUNTS_VERIFY_RESEND_SECONDS = env.int("ACCOUNTS_VERIFY_RESEND_SECONDS", default=60)
+ACCOUNTS_VERIFY_MAX_PER_DAY = env.int("ACCOUNTS_VERIFY_MAX_PER_DAY", default=5)
+# The currency of accounts made by self-service signup (and of the public pricing page).
+ACCOUNTS_SIGNUP_CURRENCY = "eur"
+
 # --- Production hardening (DEBUG=false) --------------------------------------------------------
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)

@@ -21,6 +21,7 @@ def _check_password(form: forms.Form, password: str | None, **user_fields) -> No
 
 class SignupForm(forms.Form):
     email = forms.EmailField(label=_("Email address"), max_length=254)
+    name = forms.CharField(label=_("Your name"), max_length=150, required=False)
     password = forms.CharField(
         label=_("Password"),
         strip=False,
@@ -38,6 +39,9 @@ class SignupForm(forms.Form):
     def clean_email(self):
         return User.objects.normalize_email(self.cleaned_data["email"]).strip().lower()
 
+    def clean_name(self):
+        return self.cleaned_data["name"].strip()
+
     def clean_account_name(self):
         name = self.cleaned_data["account_name"].strip()
         if not name:
@@ -52,7 +56,7 @@ class SignupForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        _check_password(self, cleaned.get("password"), email=cleaned.get("email") or "")
+        _check_password(self, cleaned.get("password"), email=cleaned.get("email") or "", name=cleaned.get("name") or "")
         return cleaned
 
 

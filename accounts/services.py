@@ -57,6 +57,7 @@ def account_signup(
     password: str,
     account_name: str,
     price: Price,
+    name: str = "",
     language: str = "en",
     now: datetime | None = None,
 ) -> SignupResult:
@@ -71,7 +72,7 @@ def account_signup(
     email = User.objects.normalize_email(email).strip().lower()
     try:
         with transaction.atomic():
-            user, revived = _signup_user(email, password, now)
+            user, revived = _signup_user(email, password, name.strip(), now)
             account = Account.objects.create(
                 name=account_name.strip(),
                 billing_email=email,
@@ -107,20 +108,21 @@ def account_signup(
     return SignupResult(user=user, account=account, subscription=subscription, start_error=start_error)
 
 
-def _signup_user(email: str, password: str, now: datetime) -> tuple[User, bool]:
+def _signup_user(email: str, password: str, name: str, now: datetime) -> tuple[User, bool]:
     """A new user, or a dormant login of the same address taken up again: (user, revived)."""
     existing = User.objects.select_for_update().filter(email__iexact=email).first()
     if existing is None:
-        user = User(email=email, date_joined=now)
+        user = User(email=email, name=name, date_joined=now)
         user.set_password(password)
         user.save()
         return user, False
     if not selectors.user_is_dormant(existing):
         raise EmailTaken(_("There is already a login with this email address."))
     existing.set_password(password)
+    existing.name = name or existing.name
     existing.is_active = True
     existing.email_verified_at = None  # nobody has proven this address since it went dormant
-    existing.save(update_fields=["password", "is_active", "email_verified_at"])
+    existing.save(update_fields=["password", "name", "is_active", "email_verified_at"])
     return existing, True
 
 

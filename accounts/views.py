@@ -83,6 +83,7 @@ def signup(request):
         result = services.account_signup(
             email=email,
             password=form.cleaned_data["password"],
+            name=form.cleaned_data["name"],
             account_name=form.cleaned_data["account_name"],
             price=price,
             language=_language(),
@@ -108,7 +109,6 @@ def signup(request):
     else:
         text = _("Welcome to %(plan)s!") % {"plan": price.plan.name}
     messages.success(request, text)
-    messages.info(request, _("We sent you an email: click its link to verify your email address."))
     return redirect("subscriptions:billing")
 
 

@@ -107,6 +107,7 @@ def pricing(request):
     prices = selectors.prices_available(currency=currency)
     offers = pricing_table.plan_offers(prices=prices, cycle=cycle)
     can_manage = bool(request.membership and request.membership.can_manage_billing)
+    cycle_names = dict(lifecycle.CYCLE_CHOICES)
     cards = []
     for offer in offers:
         price = offer.price
@@ -125,10 +126,11 @@ def pricing(request):
                 "is_current_price": is_current_price,
                 "url": url,
                 "has_trial": bool(offer.plan.trial_days) and not offer.is_free,
+                "fallback_label": cycle_names.get(offer.fallback_cycle, ""),
             }
         )
     context = {
-        "cycles": [(c, dict(lifecycle.CYCLE_CHOICES)[c]) for c in pricing_table.CYCLES],
+        "cycles": [(c, cycle_names[c]) for c in pricing_table.CYCLES],
         "cycle": cycle,
         "cards": cards,
         "account": account,

@@ -92,10 +92,11 @@ def test_a_logged_in_customer_is_sent_to_the_change_preview_instead(client, plan
 def test_a_plan_with_a_trial_starts_the_trial_without_a_card(client, trial_plans, stripe_fake):
     price = trial_plans["pro"]["monthly"]
     before = clock.now()
-    response = client.post("/accounts/signup/", form(price), follow=True)
+    response = client.post("/accounts/signup/", form(price, name=" Ada Lovelace "), follow=True)
     assert response.redirect_chain == [("/billing/", 302)]
     user = User.objects.get()
     assert user.email == "ada@lovelace.example" and not user.is_email_verified
+    assert user.name == "Ada Lovelace" and user.check_password(GOOD_PASSWORD)
     membership = Membership.objects.select_related("account").get(user=user)
     account = membership.account
     assert membership.role == Membership.OWNER
@@ -314,10 +315,12 @@ def test_concurrent_duplicate_signups_make_one_user_one_account_and_one_owner(
         ("password123", "This password is too common."),
         ("4815162342", "This password is entirely numeric."),
         ("ada.lovelace", "The password is too similar to the email address."),
+        ("countess-augusta", "The password is too similar to the name."),
     ],
 )
 def test_weak_passwords_are_refused_and_nothing_is_created(client, plans, stripe_fake, password, message):
-    response = client.post("/accounts/signup/", form(plans["free"]["monthly"], password=password))
+    data = form(plans["free"]["monthly"], password=password, name="Countess Augusta")
+    response = client.post("/accounts/signup/", data)
     assert response.status_code == 200
     assert message in response.content.decode()
     assert nothing_created()

@@ -205,8 +205,11 @@ def _lock_account(account: Account) -> Account:
 
 def invitation_create(
     *, account: Account, email: str, role: str, invited_by: User, now: datetime | None = None
-) -> Invitation:
-    """Invite `email` into `account` with `role` and email the link; replaces an open invitation."""
+) -> tuple[Invitation, bool]:
+    """Invite `email` into `account` with `role` and email the link; replaces an open invitation.
+
+    Returns the invitation and whether the email went out (if not, inviting again resends it).
+    """
     now = now or clock.now()
     email = User.objects.normalize_email(email).strip().lower()
     if role not in dict(Invitation.ROLE_CHOICES):
@@ -237,8 +240,12 @@ def invitation_create(
             created_at=now,
             expires_at=now + timedelta(days=settings.ACCOUNTS_INVITE_DAYS),
         )
-    invitation_email_send(invitation=invitation, now=now)
-    return invitation
+    try:
+        emailed = invitation_email_send(invitation=invitation, now=now)
+    except Exception:  # the invitation stands; the owner is told to invite again
+        log.exception("Invitation email %s could not be sent", invitation.pk)
+        emailed = False
+    return invitation, emailed
 
 
 def invitation_email_send(*, invitation: Invitation, now: datetime | None = None) -> bool:

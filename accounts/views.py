@@ -292,8 +292,8 @@ def owner_required(view):
 
 @require_GET
 @owner_required
-def team(request, invite_form=None):
-    return _team_page(request, invite_form or InviteForm())
+def team(request):
+    return _team_page(request, InviteForm())
 
 
 def _team_page(request, invite_form, status: int = 200):
@@ -321,7 +321,7 @@ def team_invite(request):
     if not form.is_valid():
         return _team_page(request, form, status=400)
     try:
-        invitation = services.invitation_create(
+        invitation, emailed = services.invitation_create(
             account=request.account,
             email=form.cleaned_data["email"],
             role=form.cleaned_data["role"],
@@ -331,11 +331,18 @@ def team_invite(request):
     except services.TeamChangeRefused as error:
         form.add_error("email", str(error))
         return _team_page(request, form, status=400)
-    messages.success(
-        request,
-        _("We emailed an invitation to %(email)s. It works for %(days)s days.")
-        % {"email": invitation.email, "days": settings.ACCOUNTS_INVITE_DAYS},
-    )
+    if emailed:
+        messages.success(
+            request,
+            _("We emailed an invitation to %(email)s. It works for %(days)s days.")
+            % {"email": invitation.email, "days": settings.ACCOUNTS_INVITE_DAYS},
+        )
+    else:
+        messages.error(
+            request,
+            _("The invitation to %(email)s is saved, but the email could not be sent. Please invite again.")
+            % {"email": invitation.email},
+        )
     return redirect("accounts:team")
 
 

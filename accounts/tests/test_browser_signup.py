@@ -71,6 +71,12 @@ def test_a_visitor_buys_a_plan_without_a_trial_with_a_card(browser_page, trial_p
     assert account.memberships.get().role == Membership.OWNER
     assert len(stripe_fake.succeeded_payment_intents()) == 1
 
+    page.get_by_role("link", name="Change plan").click()
+    page.goto("/pricing/")
+    expect(page.locator("#plan-studio")).to_contain_text("Your current plan")
+    expect(page.get_by_role("link", name="Downgrade to Business")).to_be_visible()
+    screenshot(page, "pricing-customer")
+
 
 def test_a_visitor_starts_a_trial_without_a_card(browser_page, trial_plans, stripe_fake):
     page = browser_page
@@ -120,6 +126,8 @@ def test_an_owner_invites_a_teammate_who_joins(browser_page, chromium, live_serv
     page.reload()
     expect(page.get_by_test_id("member-charles@babbage.example")).to_contain_text("Charles Babbage")
     expect(page.get_by_text("No invitations are waiting.")).to_be_visible()
+    screenshot(page, "team-with-member")
+    mobile(page, "team-with-member-390")
     charles = User.objects.get(email="charles@babbage.example")
     assert charles.membership.role == Membership.BILLING_ADMIN and charles.is_email_verified
     page.get_by_role("button", name=re.compile("^Remove Charles Babbage")).click()

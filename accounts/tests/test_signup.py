@@ -421,3 +421,16 @@ def test_a_new_plan_without_a_trial_can_be_bought(client, plans, stripe_fake):
         f"/accounts/signup/pay/{studio.pk}/", {"setup_intent_id": confirmed_setup_intent(account, "4242424242424242")}
     )
     assert Subscription.objects.get().price == studio
+
+
+def test_a_failed_verification_email_does_not_undo_the_signup(client, trial_plans, stripe_fake):
+    from unittest import mock
+
+    with mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=OSError("mail server down")):
+        response = client.post("/accounts/signup/", form(trial_plans["pro"]["monthly"]))
+    assert response["Location"] == "/billing/"
+    assert Subscription.objects.get().status == lifecycle.TRIALING
+    assert mail.outbox == []
+    response = client.post("/accounts/verify/resend/", follow=True)  # nothing was recorded: a link goes out now
+    assert messages_of(response)[-1].startswith("We sent a new link to ada@lovelace.example.")
+    assert len(mail.outbox) == 1

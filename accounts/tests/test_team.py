@@ -219,7 +219,9 @@ def test_a_logged_in_user_is_asked_to_log_out_before_accepting(owner_client):
 
 def test_another_accounts_invitation_cannot_be_withdrawn(owner_client):
     other_owner, other = customer(card=False)
-    foreign = services.invitation_create(account=other, email="x@example.com", role="member", invited_by=other_owner)
+    foreign, _emailed = services.invitation_create(
+        account=other, email="x@example.com", role="member", invited_by=other_owner
+    )
     assert owner_client.post(f"/accounts/team/invitations/{foreign.pk}/revoke/").status_code == 404
     foreign.refresh_from_db()
     assert foreign.revoked_at is None
@@ -394,3 +396,15 @@ def test_owner_and_account_are_never_separated_by_a_removal(owner_client):
     member = teammate(owner_client.account, Membership.MEMBER)
     owner_client.post(f"/accounts/team/members/{member.membership.pk}/remove/")
     assert Account.objects.get(pk=owner_client.account.pk).memberships.filter(role=Membership.OWNER).count() == 1
+
+
+def test_an_invitation_whose_email_fails_stays_and_can_be_sent_again(owner_client):
+    with mock.patch("django.core.mail.EmailMultiAlternatives.send", side_effect=OSError("mail server down")):
+        response = invite(owner_client)
+    assert messages_of(response) == [
+        "The invitation to grace@example.com is saved, but the email could not be sent. Please invite again."
+    ]
+    assert mail.outbox == []
+    invite(owner_client)
+    assert [m.to for m in mail.outbox] == [["grace@example.com"]]
+    assert Invitation.objects.filter(revoked_at__isnull=True).count() == 1

@@ -18,7 +18,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from billing_portal.lib import clock
 
@@ -82,7 +82,7 @@ def _needs_verified_email(request, *, price: Price, in_trial: bool) -> bool:
 
 
 # --- Public pricing page ------------------------------------------------------------------------------
-@require_GET
+@require_safe
 def home(request):
     """The front door: the pricing page for visitors, the billing page for customers."""
     if request.user.is_authenticated:
@@ -90,7 +90,7 @@ def home(request):
     return pricing(request)
 
 
-@require_GET
+@require_safe
 def pricing(request):
     """Active plans side by side in one billing cycle (?cycle=), with their call to action.
 

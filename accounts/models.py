@@ -33,6 +33,9 @@ class User(AbstractBaseUser, PermissionsMixin):
     is_staff = models.BooleanField(default=False)
     is_active = models.BooleanField(default=True)
     date_joined = models.DateTimeField(default=timezone_now)
+    # Set when the user followed a verification link (or accepted an invitation sent to this
+    # address). Unverified users may run a trial but not start a paid plan (docs/rules.md).
+    email_verified_at = models.DateTimeField(_("email verified at"), null=True, blank=True)
 
     objects = UserManager()
 
@@ -48,6 +51,10 @@ class User(AbstractBaseUser, PermissionsMixin):
 
     def get_short_name(self) -> str:
         return self.name or self.email
+
+    @property
+    def is_email_verified(self) -> bool:
+        return self.email_verified_at is not None
 
 
 class Account(models.Model):
@@ -128,3 +135,45 @@ class Membership(models.Model):
     @property
     def can_manage_billing(self) -> bool:
         return self.role in self.BILLING_ROLES
+
+
+class Invitation(models.Model):
+    """An owner's invitation to join an account by email, with a role; the link is signed and expires."""
+
+    # Owners are made by promoting a member on the team page, never by invitation.
+    ROLE_CHOICES = [(Membership.BILLING_ADMIN, _("Billing admin")), (Membership.MEMBER, _("Member"))]
+    PENDING, ACCEPTED, REVOKED, EXPIRED = "pending", "accepted", "revoked", "expired"
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email address"))
+    role = models.CharField(max_length=20, choices=ROLE_CHOICES, default=Membership.MEMBER)
+    invited_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone_now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(role__in=["billing_admin", "member"]), name="invitation_role_valid"),
+            # One open invitation per address and account: inviting again replaces the old one.
+            models.UniqueConstraint(
+                fields=["account", "email"],
+                condition=Q(accepted_at__isnull=True, revoked_at__isnull=True),
+                name="one_open_invitation_per_account_email",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.email} ({self.role}) to {self.account}"
+
+    def status(self, now) -> str:
+        if self.accepted_at:
+            return self.ACCEPTED
+        if self.revoked_at:
+            return self.REVOKED
+        if self.expires_at <= now:
+            return self.EXPIRED
+        return self.PENDING

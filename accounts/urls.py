@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from . import reauth
+from . import reauth, views
 
 app_name = "accounts"
 
@@ -25,4 +25,14 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("signup/", views.signup, name="signup"),
+    path("signup/pay/<int:price_id>/", views.signup_pay, name="signup-pay"),
+    path("verify/resend/", views.verify_resend, name="verify-resend"),
+    path("verify/<str:token>/", views.verify_email, name="verify-email"),
+    path("team/", views.team, name="team"),
+    path("team/invite/", views.team_invite, name="team-invite"),
+    path("team/members/<int:membership_id>/role/", views.team_role, name="team-role"),
+    path("team/members/<int:membership_id>/remove/", views.team_remove, name="team-remove"),
+    path("team/invitations/<int:invitation_id>/revoke/", views.team_revoke, name="team-revoke"),
+    path("invitation/<str:token>/", views.invitation_accept, name="invitation"),
 ]

@@ -114,7 +114,11 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Card changes and the final cancellation step ask for the password again after this long.
 ACCOUNTS_REAUTH_MINUTES = env.int("ACCOUNTS_REAUTH_MINUTES", default=15)
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    # Our User has an email and a name (no username, first or last name) to compare passwords with.
+    {
+        "NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator",
+        "OPTIONS": {"user_attributes": ["email", "name"]},
+    },
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
@@ -218,6 +222,16 @@ PRIVACY_EXPORT_DIR = Path(env.str("PRIVACY_EXPORT_DIR", default=str(VAR_DIR / "e
 # How long invoices and payments of a deleted account are kept (tax law: 10 years in the
 # Netherlands and France). Shown to customers; no job deletes invoices yet (docs/rules.md).
 PRIVACY_INVOICE_RETENTION_YEARS = env.int("PRIVACY_INVOICE_RETENTION_YEARS", default=10)
+
+# --- Signup, email verification, team invitations (the accounts app) -----------------------------
+# A verification link works for this many days; an invitation link for this many.
+ACCOUNTS_VERIFY_DAYS = env.int("ACCOUNTS_VERIFY_DAYS", default=3)
+ACCOUNTS_INVITE_DAYS = env.int("ACCOUNTS_INVITE_DAYS", default=7)
+# Resending a verification link: at most one per this many seconds, and this many per day.
+ACCOUNTS_VERIFY_RESEND_SECONDS = env.int("ACCOUNTS_VERIFY_RESEND_SECONDS", default=60)
+ACCOUNTS_VERIFY_MAX_PER_DAY = env.int("ACCOUNTS_VERIFY_MAX_PER_DAY", default=5)
+# The currency of accounts made by self-service signup (and of the public pricing page).
+ACCOUNTS_SIGNUP_CURRENCY = "eur"
 
 # --- Production hardening (DEBUG=false) --------------------------------------------------------
 if not DEBUG:

@@ -101,9 +101,14 @@ def prices_by_id(*, ids) -> dict[int, Price]:
 
 def prices_available_for_account(*, account: Account) -> list[Price]:
     """Active prices of active plans in the account's currency, by plan rank then cycle."""
+    return prices_available(currency=account.currency)
+
+
+def prices_available(*, currency: str) -> list[Price]:
+    """Active prices of active plans in `currency`, by plan rank then cycle (the pricing page)."""
     return list(
         Price.objects.available()
-        .filter(currency=account.currency)
+        .filter(currency=currency)
         .select_related("plan")
         .order_by("plan__rank", "plan__pk", "cycle")
     )

@@ -18,12 +18,13 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.reauth import recent_login_required
 from billing_portal.lib import clock
 
 from . import activity, gateway, lifecycle, selectors, services
+from . import pricing as pricing_table
 from .decorators import allow_stripe_js
 from .lifecycle import InvalidTransition
 from .models import Payment, Price
@@ -70,6 +71,79 @@ def _safe_next(request, value: str | None) -> str:
     if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()}, require_https=False):
         return value
     return reverse("subscriptions:billing")
+
+
+def _verify_first_message() -> str:
+    return _("Please verify your email address before starting a paid plan. We can send you a new link.")
+
+
+def _needs_verified_email(request, *, price: Price, in_trial: bool) -> bool:
+    """Unverified users may run a trial (or use a free plan) but not start paying (docs/rules.md)."""
+    return not price.is_free and not in_trial and not request.user.is_email_verified
+
+
+# --- Public pricing page ------------------------------------------------------------------------------
+@require_safe
+def home(request):
+    """The front door: the pricing page for visitors, the billing page for customers."""
+    if request.user.is_authenticated:
+        return redirect("subscriptions:billing")
+    return pricing(request)
+
+
+@require_safe
+def pricing(request):
+    """Active plans side by side in one billing cycle (?cycle=), with their call to action.
+
+    Visitors are sent to signup; a logged-in customer sees their plan marked and goes to the
+    change preview. Works without JavaScript: the cycle switch is three links.
+    """
+    account = request.account
+    subscription = selectors.subscription_live_for_account(account=account) if account else None
+    default_cycle = subscription.price.cycle if subscription else lifecycle.MONTHLY
+    cycle = request.GET.get("cycle")
+    if cycle not in pricing_table.CYCLES:
+        cycle = default_cycle
+    currency = account.currency if account else settings.ACCOUNTS_SIGNUP_CURRENCY
+    prices = selectors.prices_available(currency=currency)
+    offers = pricing_table.plan_offers(prices=prices, cycle=cycle)
+    can_manage = bool(request.membership and request.membership.can_manage_billing)
+    cycle_names = dict(lifecycle.CYCLE_CHOICES)
+    cards = []
+    for offer in offers:
+        price = offer.price
+        is_current_plan = subscription is not None and subscription.price.plan_id == offer.plan.pk
+        is_current_price = price is not None and subscription is not None and subscription.price_id == price.pk
+        url = ""
+        if price is not None and not is_current_price:
+            if not request.user.is_authenticated:
+                url = f"{reverse('accounts:signup')}?{urlencode({'price': price.pk})}"
+            elif can_manage:
+                url = reverse("subscriptions:change", args=[price.pk])
+        cards.append(
+            {
+                "offer": offer,
+                "is_current_plan": is_current_plan,
+                "is_current_price": is_current_price,
+                "url": url,
+                "has_trial": bool(offer.plan.trial_days) and not offer.is_free,
+                "fallback_label": cycle_names.get(offer.fallback_cycle, ""),
+            }
+        )
+    context = {
+        "cycles": [(c, cycle_names[c]) for c in pricing_table.CYCLES],
+        "cycle": cycle,
+        "cards": cards,
+        "account": account,
+        "subscription": subscription,
+        "can_manage": can_manage,
+        "managers": selectors.account_billing_managers(account=account) if account and not can_manage else [],
+        # The trial is offered once per account (docs/rules.md): a customer who had one sees none.
+        "show_trial": account is None or not selectors.account_has_trialed(account=account),
+        "annual_saving_percent": pricing_table.best_saving_percent(prices=prices, cycle=lifecycle.ANNUAL),
+        "currency": currency,
+    }
+    return render(request, "subscriptions/pricing.html", context)
 
 
 # --- Summary ------------------------------------------------------------------------------------------
@@ -221,6 +295,7 @@ def change_preview(request, price_id: int):
         "is_upgrade": price.plan.rank > subscription.price.plan.rank,
         "needs_card": preview.amount_due_minor > 0 and not account.has_payment_method,
         "card_url": _card_url(reverse("subscriptions:change", args=[price.pk])),
+        "verify_required": _needs_verified_email(request, price=price, in_trial=preview.applies == services.TRIAL),
     }
     return render(request, "subscriptions/change_preview.html", context)
 
@@ -242,6 +317,9 @@ def change_confirm(request, price_id: int):
     if subscription is None:
         return redirect("subscriptions:billing")
     preview_url = reverse("subscriptions:change", args=[price.pk])
+    if _needs_verified_email(request, price=price, in_trial=subscription.status == lifecycle.TRIALING):
+        messages.error(request, _verify_first_message())
+        return redirect(preview_url)
     try:
         preview = services.subscription_change(
             subscription=subscription,
@@ -413,6 +491,10 @@ def subscribe(request, price_id: int):
     now = clock.now()
     if request.method == "POST":
         try:
+            in_trial = services.subscription_preview_start(account=account, price=price, now=now).is_trial
+            if _needs_verified_email(request, price=price, in_trial=in_trial):
+                messages.error(request, _verify_first_message())
+                return redirect(url)
             subscription = services.subscription_start(account=account, price=price, actor=request.user, now=now)
         except services.PaymentMethodRequired as error:
             messages.error(request, str(error))
@@ -446,6 +528,7 @@ def subscribe(request, price_id: int):
         "is_resubscribe": previous is not None and previous.price_id == price.pk,
         "card_url": _card_url(url),
         "now": now,
+        "verify_required": _needs_verified_email(request, price=price, in_trial=preview.is_trial),
     }
     return render(request, "subscriptions/subscribe.html", context)
 

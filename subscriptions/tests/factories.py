@@ -1,6 +1,7 @@
 """factory-boy factories for users, accounts, plans and prices, plus a card on file."""
 
 import factory
+from django.utils import timezone
 
 from accounts.models import Account, Membership, User
 from subscriptions import gateway, lifecycle, services
@@ -16,6 +17,9 @@ class UserFactory(factory.django.DjangoModelFactory):
 
     email = factory.Sequence(lambda n: f"user{n}@example.com")
     name = factory.Faker("name")
+    # Verified by default, as every login made before verification existed; tests of the
+    # verification itself pass email_verified_at=None.
+    email_verified_at = factory.LazyFunction(timezone.now)
     password = factory.PostGenerationMethodCall("set_password", PASSWORD)
 
     @factory.post_generation

@@ -78,7 +78,7 @@ class Command(BaseCommand):
         now = clock.now()
         pro, business = prices["pro"], prices["business"]
         if not User.objects.filter(email=ADMIN_EMAIL).exists():
-            User.objects.create_superuser(ADMIN_EMAIL, PASSWORD, name="Olivia Operator")
+            User.objects.create_superuser(ADMIN_EMAIL, PASSWORD, name="Olivia Operator", email_verified_at=now)
 
         owner, account = self._owner("trialing", "Trial Studio")
         services.subscription_start(
@@ -87,7 +87,7 @@ class Command(BaseCommand):
 
         owner, active_account = self._owner("active", "Active Agency")
         self._converted_trial(owner, active_account, business[lifecycle.MONTHLY], now - timedelta(days=24), CARD_OK)
-        member = User.objects.create_user("member@demo.test", PASSWORD, name="Max Member")
+        member = User.objects.create_user("member@demo.test", PASSWORD, name="Max Member", email_verified_at=now)
         Membership.objects.create(account=active_account, user=member, role=Membership.MEMBER)
 
         owner, account = self._owner("canceling", "Canceling Company")
@@ -110,7 +110,10 @@ class Command(BaseCommand):
 
     def _owner(self, state: str, account_name: str) -> tuple[User, Account]:
         email = f"{state}@demo.test"
-        user = User.objects.create_user(email, PASSWORD, name=f"{state.replace('_', ' ').title()} Owner")
+        # Demo logins have verified addresses, so they can start and change paid plans at once.
+        user = User.objects.create_user(
+            email, PASSWORD, name=f"{state.replace('_', ' ').title()} Owner", email_verified_at=clock.now()
+        )
         account = Account.objects.create(name=account_name, billing_email=email)
         Membership.objects.create(account=account, user=user, role=Membership.OWNER)
         return user, account

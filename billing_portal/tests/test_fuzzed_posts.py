@@ -9,7 +9,8 @@ from accounts.models import Account, Membership
 from subscriptions.models import Invoice, Subscription, SubscriptionEvent
 from subscriptions.tests.factories import MembershipFactory, PriceFactory
 
-from .test_access_matrix import ADMIN, MEMBER, RULES, World, _client_as, world  # noqa: F401 (fixture)
+from .conftest import ADMIN, MEMBER, client_as
+from .test_access_matrix import RULES
 
 SCRIPT = "<script>alert(1)</script>"
 HOSTILE_TEXT = st.one_of(
@@ -66,7 +67,7 @@ def test_hostile_posts_never_fail_or_touch_another_account(client, world, other_
     before_other = _state_of(other_account)
     member_account = Account.objects.get(memberships__user=world.users[MEMBER])
     before_mine = _state_of(member_account)
-    _client_as(client, world, role)
+    client_as(client, world, role)
     response = client.post(reverse(view_name, kwargs=world.kwargs.get(view_name)), data)
     assert response.status_code < 500
     assert SCRIPT.encode() not in response.content  # anything echoed back is escaped

@@ -39,14 +39,14 @@ RULES: dict[str, tuple[dict, dict | None]] = {
     "set_language": (statuses(302, 302, 302, 302, 302), None),
     "home": (statuses(200, 302, 302, 302, 302), None),
     "subscriptions:pricing": (PUBLIC, None),
-    "accounts:signup": (statuses(200, 302, 302, 302, 302), None),
-    "accounts:signup-pay": (statuses(LOGIN, 403, 302, 200, 403), None),
+    # Signup needs a price (else back to the pricing page); the pay step needs a verified email.
+    "accounts:signup": (statuses(302, 302, 302, 302, 302), None),
+    "accounts:signup-pay": (statuses(LOGIN, 403, 302, 302, 403), None),
     "accounts:verify-resend": (POST_ONLY, statuses(LOGIN, 302, 302, 302, 302)),
-    # A bad link is a 400 with an explanation; a verified login is told it is verified already.
-    "accounts:verify-email": (statuses(400, 200, 200, 400, 200), None),
+    "accounts:verify-email": (statuses(400, 400, 400, 400, 400), None),  # a bad link, explained
     "accounts:invitation": (statuses(400, 400, 400, 400, 400), None),
     "accounts:team": (statuses(LOGIN, 403, 403, 200, 403), None),
-    "accounts:team-invite": (POST_ONLY, statuses(LOGIN, 403, 403, 302, 403)),
+    "accounts:team-invite": (POST_ONLY, statuses(LOGIN, 403, 403, 400, 403)),  # no email posted
     "accounts:team-role": (POST_ONLY, statuses(LOGIN, 403, 403, 400, 403)),  # no role posted
     "accounts:team-remove": (POST_ONLY, statuses(LOGIN, 403, 403, 404, 403)),
     "accounts:team-revoke": (POST_ONLY, statuses(LOGIN, 403, 403, 404, 403)),

@@ -17,11 +17,11 @@ from django.contrib.auth.signals import user_logged_in
 from django.dispatch import receiver
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from billing_portal.lib import clock
+from billing_portal.lib.redirects import local_url
 
 SESSION_KEY = "password_checked_at"
 
@@ -73,9 +73,7 @@ class PasswordForm(forms.Form):
 @login_required
 def reauthenticate(request):
     """Check the password again; on success go back to where the user was going."""
-    next_url = request.POST.get("next") or request.GET.get("next") or reverse("subscriptions:billing")
-    if not url_has_allowed_host_and_scheme(next_url, allowed_hosts={request.get_host()}):
-        next_url = reverse("subscriptions:billing")
+    next_url = local_url(request, request.POST.get("next") or request.GET.get("next"), reverse("subscriptions:billing"))
     form = PasswordForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = authenticate(request, username=request.user.email, password=form.cleaned_data["password"])

@@ -16,11 +16,11 @@ from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing_portal.lib import clock
+from billing_portal.lib.redirects import local_url
 from subscriptions import activity, gateway, lifecycle, pricing
 from subscriptions import selectors as subscription_selectors
 from subscriptions import services as subscription_services
@@ -36,9 +36,7 @@ LOGIN_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
 def _local(request, url: str | None, default: str) -> str:
-    if url and url_has_allowed_host_and_scheme(url, allowed_hosts={request.get_host()}, require_https=False):
-        return url
-    return default
+    return local_url(request, url, default)
 
 
 def _date(account, value) -> str:

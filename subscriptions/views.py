@@ -16,12 +16,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_POST, require_safe
 
 from accounts.reauth import recent_login_required
 from billing_portal.lib import clock
+from billing_portal.lib.redirects import local_url
 
 from . import activity, gateway, lifecycle, selectors, services
 from . import pricing as pricing_table
@@ -68,9 +68,7 @@ def _date(account, value) -> str:
 
 def _safe_next(request, value: str | None) -> str:
     """A local URL to come back to, or the billing page."""
-    if value and url_has_allowed_host_and_scheme(value, allowed_hosts={request.get_host()}, require_https=False):
-        return value
-    return reverse("subscriptions:billing")
+    return local_url(request, value, reverse("subscriptions:billing"))
 
 
 def _verify_first_message() -> str:

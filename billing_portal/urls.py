@@ -5,7 +5,8 @@ from django.views.generic import RedirectView
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="subscriptions:billing", permanent=False)),
     path("accounts/", include("accounts.urls")),
-    path("billing/", include("subscriptions.urls")),
+    # The billing pages at /billing/ and Stripe's webhook at /stripe/webhook/ (subscriptions/urls.py).
+    path("", include("subscriptions.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
 ]

@@ -2,7 +2,17 @@
 
 from django.contrib import admin
 
-from .models import CreditEntry, Invoice, InvoiceLine, Payment, Plan, Price, Subscription, SubscriptionEvent
+from .models import (
+    CreditEntry,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Plan,
+    Price,
+    StripeEvent,
+    Subscription,
+    SubscriptionEvent,
+)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -49,7 +59,17 @@ class SubscriptionEventInline(admin.TabularInline):
 
 @admin.register(Subscription)
 class SubscriptionAdmin(ReadOnlyAdmin):
-    list_display = ["account", "price", "status", "current_period_end", "cancel_at", "created_at"]
+    list_display = [
+        "account",
+        "price",
+        "status",
+        "current_period_end",
+        "cancel_at",
+        "past_due_since",
+        "retries_done",
+        "next_retry_at",
+        "created_at",
+    ]
     list_filter = ["status", "price__plan", "price__cycle"]
     search_fields = ["account__name", "account__billing_email", "account__stripe_customer_id"]
     list_select_related = ["account", "price__plan"]
@@ -76,6 +96,9 @@ class PaymentInline(admin.TabularInline):
         "amount_minor",
         "stripe_payment_intent_id",
         "failure_code",
+        "failure_message",
+        "refunded_minor",
+        "disputed_at",
         "created_at",
         "finished_at",
     ]
@@ -94,19 +117,56 @@ class InvoiceAdmin(ReadOnlyAdmin):
     inlines = [InvoiceLineInline, PaymentInline]
 
 
+class DisputedFilter(admin.SimpleListFilter):
+    title = "disputed"
+    parameter_name = "disputed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Disputed"), ("no", "Not disputed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(disputed_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(disputed_at__isnull=True)
+        return queryset
+
+
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyAdmin):
+    """Every attempt to collect an invoice (renewals, dunning retries) with its outcome."""
+
     list_display = [
         "invoice",
+        "account",
         "attempt",
         "status",
         "amount_minor",
         "currency",
+        "failure_code",
+        "failure_message",
+        "refunded_minor",
+        "disputed_at",
         "stripe_payment_intent_id",
         "created_at",
     ]
-    list_filter = ["status"]
-    search_fields = ["stripe_payment_intent_id", "idempotency_key"]
+    list_filter = ["status", DisputedFilter, "failure_code", "invoice__billing_reason"]
+    search_fields = ["stripe_payment_intent_id", "idempotency_key", "invoice__account__name"]
+    list_select_related = ["invoice__account"]
+    date_hierarchy = "created_at"
+
+    @admin.display(ordering="invoice__account__name")
+    def account(self, payment):
+        return payment.invoice.account
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    """Webhook events as received, each once, with what processing them did."""
+
+    list_display = ["received_at", "type", "event_id", "processed_at", "attempts", "outcome"]
+    list_filter = ["type", ("processed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["event_id", "outcome"]
 
 
 @admin.register(SubscriptionEvent)

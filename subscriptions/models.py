@@ -321,6 +321,9 @@ class Payment(models.Model):
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     refunded_minor = models.PositiveIntegerField(default=0)
+    # A chargeback opened by the card holder's bank (charge.dispute.created): for operators.
+    disputed_at = models.DateTimeField(null=True, blank=True)
+    dispute_reason = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -332,6 +335,10 @@ class Payment(models.Model):
                 condition=Q(status__in=["pending", "succeeded", "failed", "requires_action", "abandoned"]),
                 name="payment_status_valid",
             ),
+        ]
+        indexes = [
+            # The sweep's look for payments a dead worker left pending.
+            models.Index(fields=["created_at"], condition=Q(status="pending"), name="payment_pending_created"),
         ]
 
     def __str__(self) -> str:
@@ -391,3 +398,30 @@ class EmailSent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} {self.key}"
+
+
+class StripeEvent(models.Model):
+    """A webhook event from Stripe, recorded once by its id and processed once by a task."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    # The event's object (a PaymentIntent, a Charge, ...) as Stripe sent it.
+    data = models.JSONField(default=dict)
+    stripe_created_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # What processing did ("settled payment 12", "ignored: not ours"), or the last error.
+    outcome = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            # The sweep's look for events whose task was lost.
+            models.Index(
+                fields=["received_at"], condition=Q(processed_at__isnull=True), name="stripe_event_unprocessed"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

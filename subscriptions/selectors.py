@@ -1,6 +1,7 @@
 """Reads: what pages, jobs and services need to know, in a bounded number of queries."""
 
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Sum
@@ -8,13 +9,22 @@ from django.db.models import Sum
 from accounts.models import Account
 
 from . import lifecycle
-from .models import CreditEntry, Invoice, Payment, Subscription
+from .models import CreditEntry, Invoice, Payment, StripeEvent, Subscription
 
 
 def account_credit_balance_minor(*, account: Account) -> int:
     """The account's credit: the sum of its ledger entries in the account currency."""
     total = CreditEntry.objects.filter(account=account, currency=account.currency).aggregate(total=Sum("amount_minor"))
     return total["total"] or 0
+
+
+def account_billing_managers(*, account: Account) -> list:
+    """The owners and billing admins of an account (who a member should ask)."""
+    return list(
+        account.memberships.filter(role__in=account.memberships.model.BILLING_ROLES)
+        .select_related("user")
+        .order_by("role", "user__email")
+    )
 
 
 def subscription_live_for_account(*, account: Account) -> Subscription | None:
@@ -71,4 +81,142 @@ def payment_ids_stale(*, now) -> list[int]:
     stale_before = now - timedelta(seconds=settings.BILLING_CLAIM_SECONDS)
     return list(
         Payment.objects.filter(status=Payment.PENDING, created_at__lt=stale_before).values_list("pk", flat=True)
+    )
+
+
+# --- Dunning and authentication, for the billing page and the emails -------------------------------------
+@dataclass(frozen=True)
+class Dunning:
+    """Where collecting a past-due invoice stands: what was tried, what comes next, when service stops."""
+
+    invoice: Invoice
+    past_due_since: datetime
+    attempts: list[Payment]  # every attempt at this invoice, oldest first, with its outcome
+    next_retry_at: datetime | None
+    upcoming_retries: list[datetime]  # the retries still to come, in order (the next one first)
+    final_action_at: datetime  # when the last retry runs; if it fails, the final action follows
+    final_action: str  # "cancel" or "pause" (BILLING_DUNNING_FINAL_ACTION)
+    requires_action: Payment | None  # an attempt waiting for the customer's authentication
+
+    @property
+    def failed_attempts(self) -> int:
+        return sum(1 for payment in self.attempts if payment.status != Payment.SUCCEEDED)
+
+
+def subscription_dunning(*, subscription: Subscription | None) -> Dunning | None:
+    """The dunning schedule and past attempts of a past-due subscription's open invoice (2 queries)."""
+    if subscription is None or subscription.status != lifecycle.PAST_DUE or subscription.past_due_since is None:
+        return None
+    invoice = invoice_open_for_subscription(subscription=subscription)
+    if invoice is None:
+        return None
+    attempts = list(Payment.objects.filter(invoice=invoice).exclude(status=Payment.ABANDONED).order_by("attempt", "id"))
+    days = settings.BILLING_DUNNING_RETRY_DAYS
+    upcoming = [
+        at
+        for index in range(subscription.retries_done, len(days))
+        if (at := lifecycle.dunning_retry_at(subscription.past_due_since, days, index)) is not None
+    ]
+    waiting = [payment for payment in attempts if payment.status == Payment.REQUIRES_ACTION]
+    return Dunning(
+        invoice=invoice,
+        past_due_since=subscription.past_due_since,
+        attempts=attempts,
+        next_retry_at=subscription.next_retry_at,
+        upcoming_retries=upcoming,
+        final_action_at=lifecycle.dunning_gives_up_at(subscription.past_due_since, days),
+        final_action=settings.BILLING_DUNNING_FINAL_ACTION,
+        requires_action=waiting[-1] if waiting else None,
+    )
+
+
+def payment_requiring_action(*, invoice: Invoice) -> Payment | None:
+    """The latest attempt at an open invoice that waits for the customer to authenticate it."""
+    if invoice.status != Invoice.OPEN:
+        return None
+    return (
+        Payment.objects.filter(invoice=invoice, status=Payment.REQUIRES_ACTION)
+        .exclude(stripe_payment_intent_id="")
+        .order_by("-attempt")
+        .first()
+    )
+
+
+def payment_requiring_action_for_account(*, account: Account) -> Payment | None:
+    """For a banner: the account's renewal payment waiting for authentication, if any (1 query)."""
+    return (
+        Payment.objects.select_related("invoice")
+        .filter(
+            invoice__account=account,
+            invoice__status=Invoice.OPEN,
+            invoice__billing_reason=Invoice.CYCLE,
+            status=Payment.REQUIRES_ACTION,
+        )
+        .exclude(stripe_payment_intent_id="")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+# --- Reminders (the daily job) ----------------------------------------------------------------------------
+TRIAL_ENDING_DAYS = 3
+ANNUAL_RENEWAL_DAYS = 7
+PAUSE_ENDING_DAYS = 3
+
+
+def next_month(now: datetime) -> tuple[int, int]:
+    """(year, month) of the calendar month after `now`'s (UTC)."""
+    return (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+
+
+def reminders_due(*, now: datetime) -> list[tuple[str, int]]:
+    """(notice kind, object id) for every reminder to send today; each an indexed query.
+
+    Each kind is sent once per thing it is about (its key), so the window can be generous: a day
+    the job did not run is caught up the next day.
+    """
+    due: list[tuple[str, int]] = []
+    trials = Subscription.objects.filter(
+        status=lifecycle.TRIALING,
+        cancel_at__isnull=True,
+        trial_end__gt=now,
+        trial_end__lte=now + timedelta(days=TRIAL_ENDING_DAYS),
+    )
+    due += [("trial-ending", pk) for pk in trials.values_list("pk", flat=True)]
+    renewals = Subscription.objects.filter(
+        status=lifecycle.ACTIVE,
+        cancel_at__isnull=True,
+        price__cycle=lifecycle.ANNUAL,
+        current_period_end__gt=now,
+        current_period_end__lte=now + timedelta(days=ANNUAL_RENEWAL_DAYS),
+    )
+    due += [("renewal-upcoming", pk) for pk in renewals.values_list("pk", flat=True)]
+    pauses = Subscription.objects.filter(
+        status=lifecycle.PAUSED,
+        resume_at__gt=now,
+        resume_at__lte=now + timedelta(days=PAUSE_ENDING_DAYS),
+    )
+    due += [("pause-ending", pk) for pk in pauses.values_list("pk", flat=True)]
+    year, month = next_month(now)
+    cards = (
+        Account.objects.filter(
+            card_exp_year=year,
+            card_exp_month=month,
+            subscriptions__status__in=lifecycle.LIVE_STATUSES,
+            subscriptions__amount_minor__gt=0,
+        )
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    due += [("card-expiring", pk) for pk in cards]
+    return due
+
+
+def stripe_event_ids_unprocessed(*, now: datetime, max_attempts: int = 10) -> list[int]:
+    """Webhook events whose processing task was lost or failed, received a claim period ago."""
+    before = now - timedelta(seconds=settings.BILLING_CLAIM_SECONDS)
+    return list(
+        StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=before, attempts__lt=max_attempts)
+        .order_by("received_at")
+        .values_list("pk", flat=True)
     )

@@ -1,22 +1,26 @@
 """Celery tasks: thin wrappers that read the clock once and call one service.
 
-Delivery is at least once (acks_late), so every task is idempotent: the services claim the
-account before moving money and settle each payment once.
+Delivery is at least once (acks_late, reject_on_worker_lost), so every task is idempotent: the
+services claim the account before moving money and settle each payment once, webhook events are
+recorded once by id, and each email is recorded once by its key. No task waits longer than a
+minute (a webhook retry): the beat sweep, not a long countdown, is what tries work again.
 """
 
 from celery import shared_task
 
 from billing_portal.lib import clock
 
-from . import selectors, services
+from . import gateway, notices, selectors, services, webhooks
 
 
 @shared_task
 def sweep() -> int:
-    """Fan out one task per due subscription and per stale pending payment (beat runs this)."""
+    """Fan out one task per due subscription, stale pending payment and lost webhook event (beat)."""
     now = clock.now()
     for payment_id in selectors.payment_ids_stale(now=now):
         recover_payment.delay(payment_id)
+    for event_pk in selectors.stripe_event_ids_unprocessed(now=now):
+        process_stripe_event.delay(event_pk)
     due = selectors.subscription_ids_due(now=now)
     for subscription_id in due:
         process_subscription.delay(subscription_id)
@@ -31,3 +35,24 @@ def process_subscription(subscription_id: int) -> int:
 @shared_task
 def recover_payment(payment_id: int) -> int:
     return services.payment_recover(payment_id=payment_id, now=clock.now())
+
+
+@shared_task(
+    autoretry_for=(gateway.GatewayError,), retry_backoff=5, retry_backoff_max=60, retry_jitter=True, max_retries=5
+)
+def process_stripe_event(event_pk: int) -> str:
+    return webhooks.stripe_event_process(event_pk=event_pk, now=clock.now())
+
+
+@shared_task
+def send_notice(kind: str, object_id: int) -> bool:
+    return notices.notice_send(kind=kind, object_id=object_id, now=clock.now())
+
+
+@shared_task
+def reminders_sweep() -> int:
+    """Fan out one task per reminder due today (beat, daily); each is sent once by its key."""
+    due = selectors.reminders_due(now=clock.now())
+    for kind, object_id in due:
+        send_notice.delay(kind, object_id)
+    return len(due)

@@ -172,9 +172,7 @@ def test_scheduling_a_cancellation_emails_the_end_date(stripe_fake, django_captu
     assert "Undo" in mail.outbox[0].alternatives[0][0]
 
 
-def test_a_cancellation_undone_before_the_email_went_out_sends_nothing(
-    stripe_fake, django_capture_on_commit_callbacks
-):
+def test_a_cancellation_undone_before_the_email_went_out_sends_nothing(stripe_fake, django_capture_on_commit_callbacks):
     owner, account = owner_with_account()
     give_card(account)
     sub = services.subscription_start(account=account, price=PriceFactory(), actor=owner, now=T0)

@@ -160,6 +160,7 @@ def celery_worker_process(transactional_db, localstripe_server):
         "DEBUG": "true",
         "PYTHONPATH": str(ROOT),
         "EMAIL_URL": "dummymail://",
+        "CONN_MAX_AGE": "60",  # as in production: a worker keeps its connection between tasks
         "CELERY_TASK_ALWAYS_EAGER": "false",
     }
     workers: list[subprocess.Popen] = []

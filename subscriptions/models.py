@@ -79,7 +79,10 @@ class SubscriptionQuerySet(models.QuerySet):
         return self.filter(status__in=lifecycle.LIVE_STATUSES)
 
     def due(self, now):
-        """Everything the renewal sweep must look at: each condition is an indexed column."""
+        """Everything the renewal sweep must look at: each condition is an indexed column.
+
+        `Subscription.is_due` is the same rule for one loaded row; change both together.
+        """
         return self.filter(
             Q(status__in=[lifecycle.ACTIVE, lifecycle.TRIALING], cancel_at__lte=now)
             | Q(status=lifecycle.TRIALING, trial_end__lte=now)
@@ -169,6 +172,21 @@ class Subscription(models.Model):
     def badge(self) -> str:
         """One of the six badges: the five statuses plus "canceling"."""
         return "canceling" if self.is_canceling else self.status
+
+    def is_due(self, now) -> bool:
+        """The sweep's `SubscriptionQuerySet.due` for this row as loaded (saves a query per step)."""
+        status = self.status
+        return (
+            (status in (lifecycle.ACTIVE, lifecycle.TRIALING) and self.cancel_at is not None and self.cancel_at <= now)
+            or (status == lifecycle.TRIALING and self.trial_end is not None and self.trial_end <= now)
+            or (status == lifecycle.ACTIVE and self.current_period_end <= now)
+            or (status == lifecycle.PAUSED and self.resume_at is not None and self.resume_at <= now)
+            or (
+                status in (lifecycle.ACTIVE, lifecycle.TRIALING, lifecycle.PAST_DUE)
+                and self.next_retry_at is not None
+                and self.next_retry_at <= now
+            )
+        )
 
     def in_commitment(self, now) -> bool:
         return self.commitment_end_at is not None and now < self.commitment_end_at

@@ -70,10 +70,8 @@ def subscription_ids_due(*, now) -> list[int]:
 
 
 def subscription_is_due(*, subscription: Subscription, now) -> bool:
-    return (
-        subscription.status in lifecycle.LIVE_STATUSES
-        and Subscription.objects.due(now).filter(pk=subscription.pk).exists()
-    )
+    """Whether the sweep has work for this subscription, from the row as loaded (no query)."""
+    return subscription.is_due(now)
 
 
 def payment_ids_stale(*, now) -> list[int]:

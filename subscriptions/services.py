@@ -322,7 +322,10 @@ def _supersede_requires_action(invoice: Invoice, now: datetime) -> bool:
     Otherwise the customer could complete an old one after the new one was paid: two charges.
     If one was completed in the meantime, it is settled instead. True if the invoice is still open.
     """
-    for payment in invoice.payments.filter(status=Payment.REQUIRES_ACTION).exclude(stripe_payment_intent_id=""):
+    waiting = list(invoice.payments.filter(status=Payment.REQUIRES_ACTION).exclude(stripe_payment_intent_id=""))
+    if not waiting:
+        return True
+    for payment in waiting:
         try:
             gateway.payment_intent_cancel(payment_intent_id=payment.stripe_payment_intent_id)
             result = gateway.ChargeResult(
@@ -1050,8 +1053,11 @@ MAX_STEPS_PER_RUN = 24
 def subscription_process_due(*, subscription_id: int, now: datetime | None = None) -> int:
     """Do whatever is due for one subscription, under its account's claim. 1 if it did something."""
     now = now or clock.now()
-    sub = Subscription.objects.select_related("account").get(pk=subscription_id)
-    if not _claim(sub.account_id, now):
+    # A duplicate task (the sweep ran twice, a redelivery) usually finds nothing due: one query.
+    account_id = Subscription.objects.due(now).filter(pk=subscription_id).values_list("account_id", flat=True).first()
+    if account_id is None:
+        return 0
+    if not _claim(account_id, now):
         return 0  # another worker has it; the next sweep looks again
     try:
         did = 0
@@ -1062,7 +1068,7 @@ def subscription_process_due(*, subscription_id: int, now: datetime | None = Non
             did = 1
         return did
     finally:
-        _release(sub.account_id)
+        _release(account_id)
 
 
 def _process_step(sub: Subscription, now: datetime) -> bool:

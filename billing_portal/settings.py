@@ -191,10 +191,11 @@ STRIPE_MAX_REQUESTS_PER_SECOND = env.float(
 STRIPE_RATE_LIMIT_RETRIES = env.int("STRIPE_RATE_LIMIT_RETRIES", default=3)
 # Benchmarks only: "stub" answers every Stripe call in-process after STRIPE_STUB_LATENCY_MS,
 # still through the rate limit, so bench/renewals.py can measure the portal without localstripe.
+# Refused with a live key: a stub must never stand in for real charges.
 STRIPE_GATEWAY = env.str("STRIPE_GATEWAY", default="stripe")
 STRIPE_STUB_LATENCY_MS = env.float("STRIPE_STUB_LATENCY_MS", default=50.0)
-if STRIPE_GATEWAY not in ("stripe", "stub") or (STRIPE_GATEWAY == "stub" and not DEBUG):
-    raise ImproperlyConfigured("STRIPE_GATEWAY must be 'stripe' ('stub' is for benchmarks, with DEBUG only).")
+if STRIPE_GATEWAY not in ("stripe", "stub") or (STRIPE_GATEWAY == "stub" and STRIPE_SECRET_KEY.startswith("sk_live_")):
+    raise ImproperlyConfigured("STRIPE_GATEWAY must be 'stripe' ('stub' is for benchmarks, never with a live key).")
 
 # --- Billing rules -----------------------------------------------------------------------------
 # What happens to a proration credit larger than the new price: "forfeit" (seed 004) or "credit".

@@ -249,8 +249,8 @@ def _invoice_create(
     return invoice
 
 
-def _payment_create(invoice: Invoice, now: datetime) -> Payment:
-    attempt = invoice.payments.count() + 1
+def _payment_create(invoice: Invoice, now: datetime, attempts_before: int | None = None) -> Payment:
+    attempt = (invoice.payments.count() if attempts_before is None else attempts_before) + 1
     return Payment.objects.create(
         invoice=invoice,
         attempt=attempt,
@@ -299,14 +299,16 @@ def _collect(invoice: Invoice, *, actor: Actor, now: datetime) -> Payment | None
     authentication turned out to have been completed.
     """
     account = invoice.account
+    earlier = list(invoice.payments.only("id", "status", "stripe_payment_intent_id"))
+    waiting = [p for p in earlier if p.status == Payment.REQUIRES_ACTION and p.stripe_payment_intent_id]
     try:
-        if not _supersede_requires_action(invoice, now):
+        if waiting and not _supersede_requires_action(waiting, invoice, now):
             return None
     except gateway.GatewayError as error:
         log.warning("Stripe unreachable before charging invoice %s again: %s", invoice.pk, error)
         _retry_soon(invoice, now)
         return None
-    payment = _payment_create(invoice, now)
+    payment = _payment_create(invoice, now, attempts_before=len(earlier))
     try:
         result = _charge(payment, account)
     except gateway.GatewayError as error:
@@ -316,15 +318,12 @@ def _collect(invoice: Invoice, *, actor: Actor, now: datetime) -> Payment | None
     return payment_settle(payment=payment, result=result, actor=actor, now=now)
 
 
-def _supersede_requires_action(invoice: Invoice, now: datetime) -> bool:
+def _supersede_requires_action(waiting: list[Payment], invoice: Invoice, now: datetime) -> bool:
     """Cancel the intents still waiting for the customer's authentication before a new attempt.
 
     Otherwise the customer could complete an old one after the new one was paid: two charges.
     If one was completed in the meantime, it is settled instead. True if the invoice is still open.
     """
-    waiting = list(invoice.payments.filter(status=Payment.REQUIRES_ACTION).exclude(stripe_payment_intent_id=""))
-    if not waiting:
-        return True
     for payment in waiting:
         try:
             gateway.payment_intent_cancel(payment_intent_id=payment.stripe_payment_intent_id)

@@ -219,6 +219,9 @@ def test_the_customer_confirms_the_payment_in_the_browser_and_is_active_again(br
     page = browser_page
     browser_login(page, owner.email, PASSWORD)
     screenshot(page, "sca-billing-banner")
+    page.set_viewport_size({"width": 390, "height": 844})
+    screenshot(page, "sca-billing-banner-390")
+    page.set_viewport_size({"width": 1280, "height": 900})
     page.get_by_role("link", name="Confirm payment").click()
     page.wait_for_url(f"**{url(payment.invoice_id)}")
     button = page.get_by_role("button", name="Confirm payment")

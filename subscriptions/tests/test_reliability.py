@@ -3,6 +3,7 @@
 On CI (CI=true) these fail, never skip, when a service is missing (conftest.need).
 """
 
+import re
 import time
 from collections import Counter
 from datetime import timedelta
@@ -115,7 +116,7 @@ def test_500_renewals_on_two_workers_with_three_sweeps_and_a_killed_worker_charg
     broker = redis.Redis.from_url(settings.REDIS_URL)
     started = time.monotonic()
     try:
-        wait_until(lambda: paid() >= count // 2, timeout=60, what="half of the renewals")
+        wait_until(lambda: paid() >= count // 2, timeout=90, what="half of the renewals")
         celery_worker_process.kill(doomed)  # SIGKILL to the worker and its pool, mid-run
         killed_at = paid()
         print(f"killed after {time.monotonic() - started:.1f}s with {killed_at} paid")
@@ -129,7 +130,7 @@ def test_500_renewals_on_two_workers_with_three_sweeps_and_a_killed_worker_charg
                 tasks.sweep.apply_async(queue=queue)
             return False
 
-        wait_until(finished, timeout=75, what="every renewal to be paid", every=1)
+        wait_until(finished, timeout=90, what="every renewal to be paid", every=1)
         print(f"all paid after {time.monotonic() - started:.1f}s")
     except AssertionError:
         print(celery_worker_process.log("survivor")[-3000:])
@@ -184,7 +185,8 @@ def test_stripe_down_during_a_renewal_on_a_worker_loses_nothing_and_a_later_swee
     queue = celery_worker_process.queue
     tasks.sweep.apply_async(queue=queue)
     wait_until(lambda: Payment.objects.filter(invoice__subscription=sub).exists(), timeout=30, what="an attempt")
-    wait_until(lambda: "succeeded" in celery_worker_process.log("down"), timeout=30, what="the task to end")
+    renewed = re.compile(r"process_subscription\[[^\]]+\] succeeded")
+    wait_until(lambda: renewed.search(celery_worker_process.log("down")), timeout=30, what="the renewal task to end")
     invoice = Invoice.objects.get(subscription=sub)
     sub.refresh_from_db()
     assert (invoice.status, sub.status) == (Invoice.OPEN, lifecycle.ACTIVE)  # not dunning: Stripe was away

@@ -96,13 +96,13 @@ def test_a_second_beat_waits_until_the_first_one_stops(redis_client):
 
 def test_a_crashed_beat_frees_the_lock_after_its_ttl_and_a_live_one_keeps_it(redis_client):
     name = f"test-beat-{uuid.uuid4().hex}"
-    crashed, live, standby = (SingletonLock(redis_client, name, ttl=0.8) for _ in range(3))
+    crashed, live, standby = (SingletonLock(redis_client, name, ttl=1.5) for _ in range(3))
     assert crashed.acquire(wait=False)  # ...and never refreshes it
     started = time.monotonic()
     assert live.acquire(poll=0.05)
-    assert 0.5 < time.monotonic() - started < 3
+    assert 1.0 < time.monotonic() - started < 5
     live.keep(on_lost=lambda: None)
-    time.sleep(1.6)  # two ttls: the refresher keeps the lock
+    time.sleep(3.2)  # two ttls: the refresher keeps the lock
     assert not standby.acquire(wait=False)
     lost = threading.Event()
     live.release()
@@ -161,10 +161,14 @@ def test_the_redis_bucket_is_one_limit_for_every_process(redis_client):
     assert [process.returncode for process in processes] == [0, 0, 0]
     taken = sorted(float(moment) for output in outputs for moment in output.split())
     assert len(taken) == 42
-    # However the three interleave, no window holds more than the burst plus the rate's share.
+    # However the three interleave, no window holds more than the burst plus the rate's share
+    # (with a little slack: a busy machine may note a token's time a moment after it was taken).
+    # Three separate buckets would let 12 tokens through at once and 120 a second after that.
+    slack_tokens, slack_seconds = 2, 0.05
     for first in range(len(taken)):
-        for last in range(first + capacity + 1, len(taken)):
-            assert taken[last] - taken[first] >= (last - first - capacity) / rate - 0.02
+        for last in range(first + capacity + slack_tokens + 1, len(taken)):
+            allowed = (last - first - capacity - slack_tokens) / rate - slack_seconds
+            assert taken[last] - taken[first] >= allowed
 
 
 def test_every_stripe_request_takes_a_token(stripe_fake, monkeypatch, db):

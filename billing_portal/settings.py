@@ -211,7 +211,7 @@ BILLING_CLAIM_SECONDS = env.int("BILLING_CLAIM_SECONDS", default=300)
 # A task is stopped before its claim could expire under it (the soft limit raises inside the
 # task, the hard one ends the process); both stay far below the broker's visibility timeout.
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=BILLING_CLAIM_SECONDS)
-CELERY_TASK_SOFT_TIME_LIMIT = max(1, CELERY_TASK_TIME_LIMIT - 30)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - min(30, CELERY_TASK_TIME_LIMIT // 10)
 for _name, _seconds in (
     ("BILLING_SWEEP_SECONDS", BILLING_SWEEP_SECONDS),
     ("BILLING_CLAIM_SECONDS", BILLING_CLAIM_SECONDS),

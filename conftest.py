@@ -5,6 +5,7 @@ instead of skipping.
 """
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -71,6 +72,12 @@ class FakeStripe:
 
     def wipe(self) -> None:
         requests.delete(f"{self.url}/_config/data", timeout=10).raise_for_status()
+        requests.delete(f"{self.url}/_config/webhooks", timeout=10).raise_for_status()
+
+    def register_webhook(self, url: str, secret: str, name: str = "portal") -> None:
+        """Have localstripe send its events (payment_intent.*) to `url`, signed with `secret`."""
+        response = requests.post(f"{self.url}/_config/webhooks/{name}", data={"url": url, "secret": secret}, timeout=10)
+        response.raise_for_status()
 
     def payment_intents(self) -> list[dict]:
         response = requests.get(
@@ -121,6 +128,23 @@ def stripe_fake(localstripe_server):
     return localstripe_server
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _celery_tasks_run_inline():
+    """Tasks queued by the code under test run at once in the test process (a worker's tests turn
+    this off), so nothing is ever left on a broker another worker could read."""
+    from billing_portal.celery import app
+
+    app.conf.task_always_eager = True
+    app.conf.task_eager_propagates = True
+    yield
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """A cheap hasher for test users (the default PBKDF2 costs about half a second per user)."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def uses_postgres():
     need(settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql", "PostgreSQL (DATABASE_URL)")
@@ -131,8 +155,13 @@ def celery_worker_process(transactional_db, localstripe_server):
     """A starter for real Celery workers (separate processes) on the test database and broker.
 
     Each test gets its own queue, so a worker of `make run` on the same broker never steals
-    its tasks. Send with `task.apply_async(queue=start.queue)`.
+    its tasks. Send with `task.apply_async(queue=start.queue)`. `start(env={...})` adds settings
+    for that worker; `start.kill(process)` kills a worker and its pool at once (SIGKILL), as a
+    crashed machine would.
     """
+    from billing_portal.celery import app
+
+    app.conf.task_always_eager = False
     database = settings.DATABASES["default"]
     if database["ENGINE"] == "django.db.backends.postgresql":
         database_url = f"postgres://{database['USER']}@{database['HOST']}:{database['PORT'] or 5432}/{database['NAME']}"
@@ -141,17 +170,20 @@ def celery_worker_process(transactional_db, localstripe_server):
     need(bool(settings.REDIS_URL) or not ON_CI, "Redis (REDIS_URL)")
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     log_dir = tempfile.mkdtemp(prefix="celery-test-")
-    env = {
+    base_env = {
         **os.environ,
         "DATABASE_URL": database_url,
         "LOCALSTRIPE_URL": localstripe_server.url,
         "CELERY_DEFAULT_QUEUE": queue,
         "DEBUG": "true",
         "PYTHONPATH": str(ROOT),
+        "EMAIL_URL": "dummymail://",
+        "CONN_MAX_AGE": "60",  # as in production: a worker keeps its connection between tasks
+        "CELERY_TASK_ALWAYS_EAGER": "false",
     }
     workers: list[subprocess.Popen] = []
 
-    def start(concurrency: int = 1, name: str = "w1") -> subprocess.Popen:
+    def start(concurrency: int = 1, name: str = "w1", env: dict | None = None) -> subprocess.Popen:
         log = open(os.path.join(log_dir, f"{name}.log"), "w")
         process = subprocess.Popen(
             [
@@ -171,14 +203,20 @@ def celery_worker_process(transactional_db, localstripe_server):
                 "--without-mingle",
             ],
             cwd=ROOT,
-            env=env,
+            env={**base_env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: the pool dies with it on kill()
         )
         workers.append(process)
         return process
 
+    def kill(process: subprocess.Popen) -> None:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
     start.queue = queue
+    start.kill = kill
     start.log = lambda name="w1": open(os.path.join(log_dir, f"{name}.log")).read()
     yield start
     for process in workers:
@@ -188,7 +226,8 @@ def celery_worker_process(transactional_db, localstripe_server):
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+    app.conf.task_always_eager = True
 
 
 @pytest.fixture(scope="session")

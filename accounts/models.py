@@ -92,6 +92,11 @@ class Account(models.Model):
                 name="account_deletion_dates_together",
             ),
         ]
+        indexes = [
+            # Webhooks find the account of a card; the daily job finds cards expiring next month.
+            models.Index(fields=["payment_method_id"], name="account_payment_method"),
+            models.Index(fields=["card_exp_year", "card_exp_month"], name="account_card_expiry"),
+        ]
 
     def __str__(self) -> str:
         return self.name

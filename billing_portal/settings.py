@@ -89,6 +89,10 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
+# Seconds a process keeps its database connection between requests or tasks (0: a new one each
+# time). Workers and gunicorn in production: 60. Checked before reuse, so a dropped one is replaced.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=0)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # A file, not memory, so that a Celery worker started by the tests sees the test data.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
@@ -170,14 +174,27 @@ else:
 # Several deployments (or test runs) can share one broker by using their own queue.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
+# At-least-once delivery (docs/rules.md, "Jobs and resilience"): a task is acknowledged after it
+# ran, and one whose worker process died is given back to the broker; every task is idempotent.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = True
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 BILLING_SWEEP_SECONDS = env.int("BILLING_SWEEP_SECONDS", default=300)
+# Hour (UTC) of the daily reminders run: trial ending, annual renewal, card expiring, pause ending.
+BILLING_REMINDERS_HOUR_UTC = env.int("BILLING_REMINDERS_HOUR_UTC", default=8)
+# Redis redelivers a task nobody acknowledged after this many seconds, and a task with an ETA or
+# countdown longer than it would be delivered again and again: no task waits longer than this
+# (the longest is a webhook retry of a minute), every task ends well within it (time limit
+# below), and the beat sweep, not a long countdown, is what retries work later.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
+if REDIS_URL:
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
 
 # --- Stripe ------------------------------------------------------------------------------------
 # Without a real secret key the SDK talks to localstripe on loopback (see README).
@@ -189,6 +206,21 @@ LOCALSTRIPE_URL = env.str(
     default="http://127.0.0.1:8420" if STRIPE_SECRET_KEY == "sk_test_localstripe" else "",
 ).rstrip("/")
 STRIPE_MAX_NETWORK_RETRIES = env.int("STRIPE_MAX_NETWORK_RETRIES", default=2)
+# One budget of requests per second toward Stripe, shared by every worker and web process through
+# a Redis token bucket (a per-process bucket without Redis). Stripe allows 100/s live and 25/s in
+# test mode; the defaults leave headroom for the dashboard and other clients of the same account.
+STRIPE_MAX_REQUESTS_PER_SECOND = env.float(
+    "STRIPE_MAX_REQUESTS_PER_SECOND", default=80.0 if STRIPE_SECRET_KEY.startswith("sk_live_") else 20.0
+)
+# How often a request Stripe answered with 429 (rate limited) is tried again, with backoff.
+STRIPE_RATE_LIMIT_RETRIES = env.int("STRIPE_RATE_LIMIT_RETRIES", default=3)
+# Benchmarks only: "stub" answers every Stripe call in-process after STRIPE_STUB_LATENCY_MS,
+# still through the rate limit, so bench/renewals.py can measure the portal without localstripe.
+# Refused with a live key: a stub must never stand in for real charges.
+STRIPE_GATEWAY = env.str("STRIPE_GATEWAY", default="stripe")
+STRIPE_STUB_LATENCY_MS = env.float("STRIPE_STUB_LATENCY_MS", default=50.0)
+if STRIPE_GATEWAY not in ("stripe", "stub") or (STRIPE_GATEWAY == "stub" and STRIPE_SECRET_KEY.startswith("sk_live_")):
+    raise ImproperlyConfigured("STRIPE_GATEWAY must be 'stripe' ('stub' is for benchmarks, never with a live key).")
 
 # --- Billing rules -----------------------------------------------------------------------------
 # What happens to a proration credit larger than the new price: "forfeit" (seed 004) or "credit".
@@ -201,6 +233,17 @@ if BILLING_DUNNING_FINAL_ACTION not in ("cancel", "pause"):
     raise ImproperlyConfigured("BILLING_DUNNING_FINAL_ACTION must be 'cancel' or 'pause'.")
 # How long a worker may hold a subscription while it charges; a crashed worker's claim expires.
 BILLING_CLAIM_SECONDS = env.int("BILLING_CLAIM_SECONDS", default=300)
+# A task is stopped before its claim could expire under it (the soft limit raises inside the
+# task, the hard one ends the process); both stay far below the broker's visibility timeout.
+CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=BILLING_CLAIM_SECONDS)
+CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - min(30, CELERY_TASK_TIME_LIMIT // 10)
+for _name, _seconds in (
+    ("BILLING_SWEEP_SECONDS", BILLING_SWEEP_SECONDS),
+    ("BILLING_CLAIM_SECONDS", BILLING_CLAIM_SECONDS),
+    ("CELERY_TASK_TIME_LIMIT", CELERY_TASK_TIME_LIMIT),
+):
+    if _seconds >= CELERY_VISIBILITY_TIMEOUT:
+        raise ImproperlyConfigured(f"{_name} must be shorter than CELERY_VISIBILITY_TIMEOUT.")
 
 # --- Retention (the cancellation flow) ----------------------------------------------------------
 # Where requests for a free 1:1 session with the success team are emailed.

@@ -1,18 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from subscriptions import urls as subscription_urls
 from subscriptions import views as subscription_views
-
-# The public pricing page and the billing pages share the "subscriptions" namespace
-# (subscriptions:pricing is /pricing/, subscriptions:billing is /billing/).
-subscription_patterns = (
-    [
-        path("pricing/", subscription_views.pricing, name="pricing"),
-        path("billing/", include(subscription_urls.urlpatterns)),
-    ],
-    "subscriptions",
-)
 
 urlpatterns = [
     # Visitors see the pricing page; logged-in customers go to their billing page.
@@ -20,7 +9,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     # Before "billing/", so that /billing/cancel/ is the cancellation flow.
     path("billing/cancel/", include("retention.urls")),
-    path("", include(subscription_patterns)),
+    # /pricing/, the billing pages at /billing/ and Stripe's webhook at /stripe/webhook/.
+    path("", include("subscriptions.urls")),
     path("account/", include("privacy.urls")),
     path("i18n/", include("django.conf.urls.i18n")),
     # Before admin.site.urls, whose catch-all would otherwise answer these.

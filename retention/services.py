@@ -234,11 +234,10 @@ def flow_keep(*, flow: CancellationFlow, actor: User, now: datetime | None = Non
 
 # --- Confirm and undo ----------------------------------------------------------------------------------
 def flow_confirm(*, flow: CancellationFlow, actor: User, now: datetime | None = None) -> CancellationFlow:
-    """Schedule the cancellation (subscription_schedule_cancel) and email the confirmation."""
+    """Schedule the cancellation (subscription_schedule_cancel, which emails the confirmation)."""
     now = now or clock.now()
     _require_billing_role(actor, flow.account)
     subscription = _subscription(flow)
-    summary = selectors.cancellation_summary(subscription=subscription, now=now)
     _claim(flow, now, outcome=CancellationFlow.CANCELED)
     try:
         subscription_services.subscription_schedule_cancel(
@@ -249,25 +248,7 @@ def flow_confirm(*, flow: CancellationFlow, actor: User, now: datetime | None = 
         raise
     CancellationFlow.objects.filter(pk=flow.pk).update(cancel_at=subscription.cancel_at)
     flow.refresh_from_db()
-    cancellation_email_send(subscription=subscription, summary=summary, now=now)
     return flow
-
-
-def cancellation_email_send(*, subscription: Subscription, summary, now: datetime) -> bool:
-    """The "cancellation scheduled" email to the billing contacts, once per cancellation date."""
-    cancel_at = subscription.cancel_at
-    try:
-        return emails.email_send(
-            account=subscription.account,
-            kind="cancellation-scheduled",
-            key=f"cancellation-scheduled:{subscription.pk}:{cancel_at.isoformat()}",
-            context={"subscription": subscription, "cancel_at": cancel_at, "summary": summary},
-            now=now,
-        )
-    except Exception:
-        # The cancellation stands and the page shows it; a failed email must not undo that.
-        log.exception("Could not send the cancellation email for subscription %s", subscription.pk)
-        return False
 
 
 def cancellation_undo(*, account: Account, actor: User, now: datetime | None = None) -> Subscription:

@@ -77,7 +77,14 @@ def main() -> None:
         _keep_store_in_memory()
     _accept_off_session_on_confirm()
     from localstripe import server  # after the patches: it reads them at import time
+    from localstripe.webhooks import _webhooks
 
+    async def forget_webhooks(request):
+        """DELETE /_config/webhooks: stop sending events (tests register a fresh endpoint each time)."""
+        _webhooks.clear()
+        return web.Response()
+
+    server.app.router.add_delete("/_config/webhooks", forget_webhooks)
     logging.basicConfig(level=logging.WARNING)
     web.run_app(server.app, host=args.host, port=args.port, access_log=None, print=None)
 

@@ -37,6 +37,7 @@ from .models import (
     Price,
     ReconciliationRun,
     Refund,
+    StripeEvent,
     Subscription,
     SubscriptionEvent,
 )
@@ -963,6 +964,21 @@ class RefundInline(ReadOnlyInline):
         return money(obj.amount_minor, obj.currency)
 
 
+class DisputedFilter(admin.SimpleListFilter):
+    title = "disputed"
+    parameter_name = "disputed"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Disputed"), ("no", "Not disputed")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "yes":
+            return queryset.filter(disputed_at__isnull=False)
+        if self.value() == "no":
+            return queryset.filter(disputed_at__isnull=True)
+        return queryset
+
+
 @admin.register(Payment)
 class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     list_display = [
@@ -974,7 +990,7 @@ class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
         "stripe",
         "created_at",
     ]
-    list_filter = ["status", account_filter("invoice__account_id")]
+    list_filter = ["status", DisputedFilter, "failure_code", account_filter("invoice__account_id")]
     search_fields = ["=stripe_payment_intent_id", "idempotency_key", "invoice__account__name"]
     list_select_related = ["invoice__account"]
     date_hierarchy = "created_at"
@@ -991,6 +1007,8 @@ class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
         "idempotency_key",
         "failure_code",
         "failure_message",
+        "disputed_at",
+        "dispute_reason",
         "created_at",
         "finished_at",
     ]
@@ -1196,3 +1214,12 @@ class ReconciliationRunAdmin(ReadOnlyAdmin):
         return format_html(
             '<a href="{}?run={}">{}</a>', reverse("billing_admin:reconciliation"), obj.pk, gettext("Open")
         )
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(ReadOnlyAdmin):
+    """Webhook events as received, each once, with what processing them did."""
+
+    list_display = ["received_at", "type", "event_id", "processed_at", "attempts", "outcome"]
+    list_filter = ["type", ("processed_at", admin.EmptyFieldListFilter)]
+    search_fields = ["event_id", "outcome"]

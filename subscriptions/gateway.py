@@ -5,14 +5,34 @@ it. Without real keys the SDK points at localstripe on loopback (settings.LOCALS
 Card declines and "authentication required" come back as a ChargeResult, not an exception;
 GatewayError means Stripe could not be reached or refused the request, and the caller should
 try again later.
+
+Every request goes through `_call`, which
+- takes a token from the deployment-wide rate limit (STRIPE_MAX_REQUESTS_PER_SECOND, a Redis
+  token bucket shared by all processes; a per-process bucket without Redis),
+- lets the SDK retry connection errors, 409 and 5xx with its own backoff
+  (STRIPE_MAX_NETWORK_RETRIES; the SDK adds an idempotency key to POSTs it retries),
+- retries a 429 itself with exponential backoff and jitter (STRIPE_RATE_LIMIT_RETRIES), since
+  the SDK does not, and then gives up with GatewayError.
 """
 
+import hashlib
+import json
+import logging
+import random
+import time
+import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from types import SimpleNamespace
 
+import redis
 import stripe
 from django.conf import settings
+
+from billing_portal.lib.ratelimit import LocalTokenBucket, RedisTokenBucket
+
+log = logging.getLogger(__name__)
 
 SUCCEEDED = "succeeded"
 FAILED = "failed"
@@ -44,6 +64,31 @@ class Card:
     exp_year: int
 
 
+@dataclass(frozen=True)
+class PaymentMethodInfo:
+    card: Card
+    customer_id: str  # empty when the method is attached to no customer (detached)
+    created: int  # Unix time the card was entered
+
+
+@dataclass(frozen=True)
+class SetupIntentInfo:
+    id: str
+    status: str
+    customer_id: str
+    payment_method_id: str
+
+
+@dataclass(frozen=True)
+class WebhookEvent:
+    """A Stripe event whose signature was verified: its id, type, time and object (plain data)."""
+
+    id: str
+    type: str
+    created: int
+    object: dict
+
+
 @cache
 def _client_for(api_key: str, api_base: str, retries: int) -> stripe.StripeClient:
     base = {"api": api_base} if api_base else {}
@@ -52,7 +97,13 @@ def _client_for(api_key: str, api_base: str, retries: int) -> stripe.StripeClien
 
 def client() -> stripe.StripeClient:
     """The SDK client for the configured keys (real Stripe, or localstripe in development)."""
+    if settings.STRIPE_GATEWAY == "stub":
+        return _stub_client(settings.STRIPE_STUB_LATENCY_MS)
     return _client_for(settings.STRIPE_SECRET_KEY, settings.LOCALSTRIPE_URL, settings.STRIPE_MAX_NETWORK_RETRIES)
+
+
+def publishable_key() -> str:
+    return settings.STRIPE_PUBLISHABLE_KEY
 
 
 def stripe_js_url() -> str:
@@ -77,13 +128,60 @@ def stripe_js_csp() -> dict[str, list[str]]:
     }
 
 
-def _call(fn, *args, **kwargs):
+# --- Rate limit and backoff ----------------------------------------------------------------------------
+@cache
+def _bucket_for(redis_url: str, key: str, rate: float):
+    if redis_url:
+        return RedisTokenBucket(redis.Redis.from_url(redis_url), key, rate)
+    return LocalTokenBucket(rate)
+
+
+@cache
+def _local_bucket_for(rate: float) -> LocalTokenBucket:
+    return LocalTokenBucket(rate)
+
+
+def rate_limit_key() -> str:
+    """One bucket per Stripe account (secret key) and API address: the unit Stripe limits."""
+    account = hashlib.sha256(f"{settings.STRIPE_SECRET_KEY}|{settings.LOCALSTRIPE_URL}".encode()).hexdigest()
+    return f"stripe-rate:{account[:16]}"
+
+
+def _take_token() -> None:
+    rate = float(settings.STRIPE_MAX_REQUESTS_PER_SECOND)
     try:
-        return fn(*args, **kwargs)
-    except stripe.CardError:
-        raise
-    except stripe.StripeError as error:
-        raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
+        _bucket_for(settings.REDIS_URL, rate_limit_key(), rate).take()
+    except redis.RedisError as error:
+        # Redis down: keep each process within the limit rather than stop charging.
+        log.warning("Stripe rate limit falls back to this process (%s)", error)
+        _local_bucket_for(rate).take()
+
+
+def _backoff_seconds(attempt: int) -> float:
+    """0.5 s, 1 s, 2 s ... (capped at 8 s), each with up to 50 % jitter."""
+    return min(8.0, 0.5 * 2**attempt) * (1 + random.random() / 2)
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
+
+
+def _call(fn, *args, **kwargs):
+    attempt = 0
+    while True:
+        _take_token()
+        try:
+            return fn(*args, **kwargs)
+        except stripe.CardError:
+            raise
+        except stripe.RateLimitError as error:
+            if attempt >= settings.STRIPE_RATE_LIMIT_RETRIES:
+                raise GatewayError(f"RateLimitError: {error.user_message or error}") from error
+            _sleep(_backoff_seconds(attempt))
+            attempt += 1
+        except stripe.StripeError as error:
+            # Connection errors, 409 and 5xx were already retried by the SDK (max_network_retries).
+            raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
 
 
 def customer_create(*, name: str, email: str, account_id: int) -> str:
@@ -382,3 +480,90 @@ def setup_intent_confirm(*, setup_intent_id: str, payment_method_id: str) -> Non
         _call(client().v1.setup_intents.confirm, setup_intent_id, params={"payment_method": payment_method_id})
     except stripe.CardError as error:
         raise ValueError(error.user_message or "The card was declined.") from error
+
+
+def payment_method_get(*, payment_method_id: str) -> PaymentMethodInfo:
+    """A card as Stripe has it now: its details, its customer (none once detached), when it was entered."""
+    method = _call(client().v1.payment_methods.retrieve, payment_method_id)
+    return PaymentMethodInfo(
+        card=card_from_payment_method(method),
+        customer_id=method.customer or "",
+        created=int(getattr(method, "created", 0) or 0),
+    )
+
+
+def setup_intent_get(*, setup_intent_id: str) -> SetupIntentInfo:
+    intent = _call(client().v1.setup_intents.retrieve, setup_intent_id)
+    return SetupIntentInfo(
+        id=intent.id,
+        status=intent.status,
+        customer_id=intent.customer or "",
+        payment_method_id=intent.payment_method or "",
+    )
+
+
+# --- Webhooks -------------------------------------------------------------------------------------------
+def webhook_event(*, payload: bytes, signature: str) -> WebhookEvent:
+    """Verify a webhook's signature on the raw body with STRIPE_WEBHOOK_SECRET; ValueError if it fails."""
+    try:
+        stripe.Webhook.construct_event(payload, signature, settings.STRIPE_WEBHOOK_SECRET)
+        data = json.loads(payload)
+        return WebhookEvent(
+            id=str(data["id"]),
+            type=str(data["type"]),
+            created=int(data.get("created") or 0),
+            object=dict(data["data"]["object"]),
+        )
+    except (stripe.SignatureVerificationError, ValueError, KeyError, TypeError) as error:
+        raise ValueError(f"Invalid webhook: {error}") from error
+
+
+# --- Stub (benchmarks only) -----------------------------------------------------------------------------
+class _StubResource:
+    """Answers like the SDK's services after a fixed latency; every charge succeeds."""
+
+    def __init__(self, prefix: str, latency: float, store: dict, **defaults):
+        self._prefix, self._latency, self._store, self._defaults = prefix, latency, store, defaults
+
+    def _answer(self, object_id: str | None = None, **fields):
+        time.sleep(self._latency)
+        object_id = object_id or f"{self._prefix}_stub_{uuid.uuid4().hex[:20]}"
+        stored = self._store.setdefault(object_id, {"id": object_id, "created": int(time.time()), **self._defaults})
+        stored.update(fields)
+        return SimpleNamespace(**stored)
+
+    def create(self, params=None, options=None):
+        return self._answer(**{"client_secret": "stub_secret", **(params or {})})
+
+    def retrieve(self, object_id, params=None, options=None):
+        return self._answer(object_id)
+
+    def update(self, object_id, params=None, options=None):
+        return self._answer(object_id)
+
+    def delete(self, object_id, params=None, options=None):
+        return self._answer(object_id)
+
+    def confirm(self, object_id, params=None, options=None):
+        return self._answer(object_id, status=SUCCEEDED)
+
+    def cancel(self, object_id, params=None, options=None):
+        return self._answer(object_id, status=CANCELED)
+
+    def attach(self, object_id, params=None, options=None):
+        return self._answer(object_id, **(params or {}))
+
+
+@cache
+def _stub_client(latency_ms: float):
+    latency, store = latency_ms / 1000, {}
+    card = SimpleNamespace(brand="visa", last4="4242", exp_month=12, exp_year=2034)
+    return SimpleNamespace(
+        v1=SimpleNamespace(
+            customers=_StubResource("cus", latency, store),
+            setup_intents=_StubResource("seti", latency, store, status=SUCCEEDED),
+            payment_methods=_StubResource("pm", latency, store, card=card, customer=None),
+            payment_intents=_StubResource("pi", latency, store, status=REQUIRES_CONFIRMATION, last_payment_error=None),
+            refunds=_StubResource("re", latency, store),
+        )
+    )

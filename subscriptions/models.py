@@ -129,7 +129,10 @@ class SubscriptionQuerySet(models.QuerySet):
         return self.filter(status__in=lifecycle.LIVE_STATUSES)
 
     def due(self, now):
-        """Everything the renewal sweep must look at: each condition is an indexed column."""
+        """Everything the renewal sweep must look at: each condition is an indexed column.
+
+        `Subscription.is_due` is the same rule for one loaded row; change both together.
+        """
         return self.filter(
             Q(status__in=[lifecycle.ACTIVE, lifecycle.TRIALING], cancel_at__lte=now)
             | Q(status=lifecycle.TRIALING, trial_end__lte=now)
@@ -230,6 +233,21 @@ class Subscription(models.Model):
     def badge(self) -> str:
         """One of the six badges: the five statuses plus "canceling"."""
         return "canceling" if self.is_canceling else self.status
+
+    def is_due(self, now) -> bool:
+        """The sweep's `SubscriptionQuerySet.due` for this row as loaded (saves a query per step)."""
+        status = self.status
+        return (
+            (status in (lifecycle.ACTIVE, lifecycle.TRIALING) and self.cancel_at is not None and self.cancel_at <= now)
+            or (status == lifecycle.TRIALING and self.trial_end is not None and self.trial_end <= now)
+            or (status == lifecycle.ACTIVE and self.current_period_end <= now)
+            or (status == lifecycle.PAUSED and self.resume_at is not None and self.resume_at <= now)
+            or (
+                status in (lifecycle.ACTIVE, lifecycle.TRIALING, lifecycle.PAST_DUE)
+                and self.next_retry_at is not None
+                and self.next_retry_at <= now
+            )
+        )
 
     def in_commitment(self, now) -> bool:
         return self.commitment_end_at is not None and now < self.commitment_end_at
@@ -385,6 +403,9 @@ class Payment(models.Model):
     failure_code = models.CharField(max_length=64, blank=True)
     failure_message = models.CharField(max_length=500, blank=True)
     refunded_minor = models.PositiveIntegerField(default=0)
+    # A chargeback opened by the card holder's bank (charge.dispute.created): for operators.
+    disputed_at = models.DateTimeField(null=True, blank=True)
+    dispute_reason = models.CharField(max_length=64, blank=True)
     created_at = models.DateTimeField()
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -398,6 +419,10 @@ class Payment(models.Model):
             ),
         ]
         permissions = [("refund_payment", "Can refund payments")]
+        indexes = [
+            # The sweep's look for payments a dead worker left pending.
+            models.Index(fields=["created_at"], condition=Q(status="pending"), name="payment_pending_created"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.invoice} attempt {self.attempt}: {self.status}"
@@ -563,3 +588,30 @@ class ReconciliationDifference(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.stripe_id or self.invoice_id}"
+
+
+class StripeEvent(models.Model):
+    """A webhook event from Stripe, recorded once by its id and processed once by a task."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    # The event's object (a PaymentIntent, a Charge, ...) as Stripe sent it.
+    data = models.JSONField(default=dict)
+    stripe_created_at = models.DateTimeField(null=True, blank=True)
+    received_at = models.DateTimeField()
+    processed_at = models.DateTimeField(null=True, blank=True)
+    # What processing did ("settled payment 12", "ignored: not ours"), or the last error.
+    outcome = models.CharField(max_length=300, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        indexes = [
+            # The sweep's look for events whose task was lost.
+            models.Index(
+                fields=["received_at"], condition=Q(processed_at__isnull=True), name="stripe_event_unprocessed"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

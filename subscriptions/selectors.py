@@ -9,7 +9,7 @@ from django.db.models import Sum
 from accounts.models import Account, Membership
 
 from . import lifecycle
-from .models import CreditEntry, Invoice, Payment, Price, Subscription, SubscriptionEvent
+from .models import CreditEntry, Invoice, Payment, Price, StripeEvent, Subscription, SubscriptionEvent
 
 
 def account_credit_balance_minor(*, account: Account) -> int:
@@ -61,10 +61,8 @@ def subscription_ids_due(*, now) -> list[int]:
 
 
 def subscription_is_due(*, subscription: Subscription, now) -> bool:
-    return (
-        subscription.status in lifecycle.LIVE_STATUSES
-        and Subscription.objects.due(now).filter(pk=subscription.pk).exists()
-    )
+    """Whether the sweep has work for this subscription, from the row as loaded (no query)."""
+    return subscription.is_due(now)
 
 
 def payment_ids_stale(*, now) -> list[int]:
@@ -138,25 +136,6 @@ def invoice_for_account(*, account: Account, pk: int) -> Invoice | None:
     )
 
 
-@dataclass(frozen=True)
-class DunningSchedule:
-    """What a past-due customer needs to know: when payment failed, the next retry, when service stops."""
-
-    failed_at: datetime
-    next_retry_at: datetime | None
-    gives_up_at: datetime
-
-
-def subscription_dunning_schedule(*, subscription: Subscription) -> DunningSchedule | None:
-    if subscription.status != lifecycle.PAST_DUE or subscription.past_due_since is None:
-        return None
-    return DunningSchedule(
-        failed_at=subscription.past_due_since,
-        next_retry_at=subscription.next_retry_at,
-        gives_up_at=lifecycle.dunning_gives_up_at(subscription.past_due_since, settings.BILLING_DUNNING_RETRY_DAYS),
-    )
-
-
 def subscription_scheduled_change_at(*, subscription: Subscription, now: datetime) -> datetime | None:
     """When the scheduled plan change takes over: the period end, or the commitment end for a
     downgrade or cycle change during a commitment (SPEC section 4). None without one."""
@@ -173,3 +152,141 @@ def subscription_scheduled_change_at(*, subscription: Subscription, now: datetim
     if applies_at_period_end or subscription.commitment_end_at is None:
         return subscription.current_period_end
     return max(subscription.commitment_end_at, subscription.current_period_end)
+
+
+# --- Dunning and authentication, for the billing page and the emails -------------------------------------
+@dataclass(frozen=True)
+class Dunning:
+    """Where collecting a past-due invoice stands: what was tried, what comes next, when service stops."""
+
+    invoice: Invoice
+    past_due_since: datetime
+    attempts: list[Payment]  # every attempt at this invoice, oldest first, with its outcome
+    next_retry_at: datetime | None
+    upcoming_retries: list[datetime]  # the retries still to come, in order (the next one first)
+    final_action_at: datetime  # when the last retry runs; if it fails, the final action follows
+    final_action: str  # "cancel" or "pause" (BILLING_DUNNING_FINAL_ACTION)
+    requires_action: Payment | None  # an attempt waiting for the customer's authentication
+
+    @property
+    def failed_attempts(self) -> int:
+        return sum(1 for payment in self.attempts if payment.status != Payment.SUCCEEDED)
+
+
+def subscription_dunning(*, subscription: Subscription | None) -> Dunning | None:
+    """The dunning schedule and past attempts of a past-due subscription's open invoice (2 queries)."""
+    if subscription is None or subscription.status != lifecycle.PAST_DUE or subscription.past_due_since is None:
+        return None
+    invoice = invoice_open_for_subscription(subscription=subscription)
+    if invoice is None:
+        return None
+    attempts = list(Payment.objects.filter(invoice=invoice).exclude(status=Payment.ABANDONED).order_by("attempt", "id"))
+    days = settings.BILLING_DUNNING_RETRY_DAYS
+    upcoming = [
+        at
+        for index in range(subscription.retries_done, len(days))
+        if (at := lifecycle.dunning_retry_at(subscription.past_due_since, days, index)) is not None
+    ]
+    waiting = [payment for payment in attempts if payment.status == Payment.REQUIRES_ACTION]
+    return Dunning(
+        invoice=invoice,
+        past_due_since=subscription.past_due_since,
+        attempts=attempts,
+        next_retry_at=subscription.next_retry_at,
+        upcoming_retries=upcoming,
+        final_action_at=lifecycle.dunning_gives_up_at(subscription.past_due_since, days),
+        final_action=settings.BILLING_DUNNING_FINAL_ACTION,
+        requires_action=waiting[-1] if waiting else None,
+    )
+
+
+def payment_requiring_action(*, invoice: Invoice) -> Payment | None:
+    """The latest attempt at an open invoice that waits for the customer to authenticate it."""
+    if invoice.status != Invoice.OPEN:
+        return None
+    return (
+        Payment.objects.filter(invoice=invoice, status=Payment.REQUIRES_ACTION)
+        .exclude(stripe_payment_intent_id="")
+        .order_by("-attempt")
+        .first()
+    )
+
+
+def payment_requiring_action_for_account(*, account: Account) -> Payment | None:
+    """For a banner: the account's renewal payment waiting for authentication, if any (1 query)."""
+    return (
+        Payment.objects.select_related("invoice")
+        .filter(
+            invoice__account=account,
+            invoice__status=Invoice.OPEN,
+            invoice__billing_reason=Invoice.CYCLE,
+            status=Payment.REQUIRES_ACTION,
+        )
+        .exclude(stripe_payment_intent_id="")
+        .order_by("-created_at", "-id")
+        .first()
+    )
+
+
+# --- Reminders (the daily job) ----------------------------------------------------------------------------
+TRIAL_ENDING_DAYS = 3
+ANNUAL_RENEWAL_DAYS = 7
+PAUSE_ENDING_DAYS = 3
+
+
+def next_month(now: datetime) -> tuple[int, int]:
+    """(year, month) of the calendar month after `now`'s (UTC)."""
+    return (now.year + 1, 1) if now.month == 12 else (now.year, now.month + 1)
+
+
+def reminders_due(*, now: datetime) -> list[tuple[str, int]]:
+    """(notice kind, object id) for every reminder to send today; each an indexed query.
+
+    Each kind is sent once per thing it is about (its key), so the window can be generous: a day
+    the job did not run is caught up the next day.
+    """
+    due: list[tuple[str, int]] = []
+    trials = Subscription.objects.filter(
+        status=lifecycle.TRIALING,
+        cancel_at__isnull=True,
+        trial_end__gt=now,
+        trial_end__lte=now + timedelta(days=TRIAL_ENDING_DAYS),
+    )
+    due += [("trial-ending", pk) for pk in trials.values_list("pk", flat=True)]
+    renewals = Subscription.objects.filter(
+        status=lifecycle.ACTIVE,
+        cancel_at__isnull=True,
+        price__cycle=lifecycle.ANNUAL,
+        current_period_end__gt=now,
+        current_period_end__lte=now + timedelta(days=ANNUAL_RENEWAL_DAYS),
+    )
+    due += [("renewal-upcoming", pk) for pk in renewals.values_list("pk", flat=True)]
+    pauses = Subscription.objects.filter(
+        status=lifecycle.PAUSED,
+        resume_at__gt=now,
+        resume_at__lte=now + timedelta(days=PAUSE_ENDING_DAYS),
+    )
+    due += [("pause-ending", pk) for pk in pauses.values_list("pk", flat=True)]
+    year, month = next_month(now)
+    cards = (
+        Account.objects.filter(
+            card_exp_year=year,
+            card_exp_month=month,
+            subscriptions__status__in=lifecycle.LIVE_STATUSES,
+            subscriptions__amount_minor__gt=0,
+        )
+        .values_list("pk", flat=True)
+        .distinct()
+    )
+    due += [("card-expiring", pk) for pk in cards]
+    return due
+
+
+def stripe_event_ids_unprocessed(*, now: datetime, max_attempts: int = 10) -> list[int]:
+    """Webhook events whose processing task was lost or failed, received a claim period ago."""
+    before = now - timedelta(seconds=settings.BILLING_CLAIM_SECONDS)
+    return list(
+        StripeEvent.objects.filter(processed_at__isnull=True, received_at__lt=before, attempts__lt=max_attempts)
+        .order_by("received_at")
+        .values_list("pk", flat=True)
+    )

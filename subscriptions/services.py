@@ -15,10 +15,10 @@ asks Stripe what happened to it before anything is charged again.
 import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q, Sum
 from django.utils.translation import gettext as _
 
@@ -28,7 +28,17 @@ from billing_portal.lib.money import format_money, percent_of
 
 from . import gateway, lifecycle, selectors
 from .lifecycle import InvalidTransition
-from .models import CreditEntry, Invoice, InvoiceLine, Payment, Price, Refund, Subscription, SubscriptionEvent
+from .models import (
+    CreditEntry,
+    Invoice,
+    InvoiceLine,
+    Payment,
+    Price,
+    Refund,
+    StripeEvent,
+    Subscription,
+    SubscriptionEvent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +149,17 @@ def _refresh(target: Subscription, source: Subscription) -> None:
     target._state.fields_cache = dict(source._state.fields_cache)
 
 
+def _notify(kind: str, object_id: int) -> None:
+    """Email the customer about `object_id` (notices.py) from a task, once this transaction commits.
+
+    A rolled-back change sends nothing; the notice checks again, when it runs, that what it tells
+    is still true (a payment that failed was not paid in the meantime, ...).
+    """
+    from . import tasks  # tasks.py imports this module
+
+    tasks.send_notice.delay_on_commit(kind, object_id)
+
+
 # --- Stripe customer and card ------------------------------------------------------------------------
 def account_ensure_stripe_customer(*, account: Account) -> str:
     """The account's Stripe customer id, creating the customer the first time (idempotently)."""
@@ -239,8 +260,8 @@ def _invoice_create(
     return invoice
 
 
-def _payment_create(invoice: Invoice, now: datetime) -> Payment:
-    attempt = invoice.payments.count() + 1
+def _payment_create(invoice: Invoice, now: datetime, attempts_before: int | None = None) -> Payment:
+    attempt = (invoice.payments.count() if attempts_before is None else attempts_before) + 1
     return Payment.objects.create(
         invoice=invoice,
         attempt=attempt,
@@ -282,10 +303,23 @@ def _charge(payment: Payment, account: Account) -> gateway.ChargeResult:
     )
 
 
-def _collect(invoice: Invoice, *, actor: Actor, now: datetime) -> Payment:
-    """Charge an open invoice once more and settle the outcome (caller holds the billing claim)."""
+def _collect(invoice: Invoice, *, actor: Actor, now: datetime) -> Payment | None:
+    """Charge an open invoice once more and settle the outcome (caller holds the billing claim).
+
+    None when there was nothing left to charge: an earlier attempt that waited for the customer's
+    authentication turned out to have been completed.
+    """
     account = invoice.account
-    payment = _payment_create(invoice, now)
+    earlier = list(invoice.payments.only("id", "status", "stripe_payment_intent_id"))
+    waiting = [p for p in earlier if p.status == Payment.REQUIRES_ACTION and p.stripe_payment_intent_id]
+    try:
+        if waiting and not _supersede_requires_action(waiting, invoice, now):
+            return None
+    except gateway.GatewayError as error:
+        log.warning("Stripe unreachable before charging invoice %s again: %s", invoice.pk, error)
+        _retry_soon(invoice, now)
+        return None
+    payment = _payment_create(invoice, now, attempts_before=len(earlier))
     try:
         result = _charge(payment, account)
     except gateway.GatewayError as error:
@@ -293,6 +327,30 @@ def _collect(invoice: Invoice, *, actor: Actor, now: datetime) -> Payment:
         _retry_soon(invoice, now)
         return payment
     return payment_settle(payment=payment, result=result, actor=actor, now=now)
+
+
+def _supersede_requires_action(waiting: list[Payment], invoice: Invoice, now: datetime) -> bool:
+    """Cancel the intents still waiting for the customer's authentication before a new attempt.
+
+    Otherwise the customer could complete an old one after the new one was paid: two charges.
+    If one was completed in the meantime, it is settled instead. True if the invoice is still open.
+    """
+    for payment in waiting:
+        try:
+            gateway.payment_intent_cancel(payment_intent_id=payment.stripe_payment_intent_id)
+            result = gateway.ChargeResult(
+                status=gateway.CANCELED,
+                payment_intent_id=payment.stripe_payment_intent_id,
+                failure_code="superseded",
+                failure_message="Replaced by a new attempt.",
+            )
+        except gateway.GatewayError:
+            # Refused when the intent is no longer cancelable (the customer just completed it).
+            result = gateway.payment_intent_status(payment_intent_id=payment.stripe_payment_intent_id)
+            if result.status == gateway.REQUIRES_ACTION:
+                raise
+        payment_settle(payment=payment, result=result, actor=SubscriptionEvent.JOB, now=now)
+    return Invoice.objects.filter(pk=invoice.pk, status=Invoice.OPEN).exists()
 
 
 def _retry_soon(invoice: Invoice, now: datetime) -> None:
@@ -306,16 +364,20 @@ def _retry_soon(invoice: Invoice, now: datetime) -> None:
 def payment_settle(*, payment: Payment, result: gateway.ChargeResult, actor: Actor, now: datetime | None = None):
     """Record what Stripe says of a payment and apply what the invoice pays for, exactly once.
 
-    Used after a charge, by crash recovery and by webhooks: a settled payment is never settled
-    again, so duplicated or late events change nothing.
+    Used after a charge, by crash recovery, by the authentication page and by webhooks: a settled
+    payment is never settled again, so duplicated or late events change nothing. The one way
+    forward from a settled state is money that did move: an intent that failed (its customer's
+    authentication, say) and then succeeded on-session is recorded as paid, never lost.
     """
     now = now or clock.now()
     if result.status in (gateway.PROCESSING, gateway.REQUIRES_CONFIRMATION):
         return payment
     with transaction.atomic():
         payment = Payment.objects.select_for_update(of=("self",)).select_related("invoice__account").get(pk=payment.pk)
-        settleable = payment.status == Payment.PENDING or (
-            payment.status == Payment.REQUIRES_ACTION and result.status != gateway.REQUIRES_ACTION
+        settleable = (
+            payment.status == Payment.PENDING
+            or (payment.status == Payment.REQUIRES_ACTION and result.status != gateway.REQUIRES_ACTION)
+            or (payment.status == Payment.FAILED and result.status == gateway.SUCCEEDED)
         )
         if not settleable:
             return payment
@@ -357,6 +419,7 @@ def _invoice_paid(invoice: Invoice, payment: Payment, *, actor: Actor, now: date
         _change_paid(invoice, actor=actor, now=now)
     else:
         _renewal_paid(invoice, actor=actor, now=now)
+    _notify("payment-receipt", invoice.pk)
 
 
 def _invoice_payment_failed(invoice: Invoice, payment: Payment, *, actor: Actor, now: datetime) -> None:
@@ -368,12 +431,15 @@ def _invoice_payment_failed(invoice: Invoice, payment: Payment, *, actor: Actor,
     if invoice.status != Invoice.OPEN or sub.status == lifecycle.CANCELED:
         return
     data = {"invoice": invoice.number, "payment": payment.pk, "failure_code": payment.failure_code}
+    # The customer hears of each failed attempt: a decline, or a bank asking to authenticate.
+    notice = "payment-action-required" if payment.status == Payment.REQUIRES_ACTION else "payment-failed"
     if sub.status in (lifecycle.ACTIVE, lifecycle.TRIALING):
         event = "trial_payment_failed" if sub.status == lifecycle.TRIALING else "renewal_failed"
         next_retry = lifecycle.dunning_retry_at(now, settings.BILLING_DUNNING_RETRY_DAYS, 0)
         _transition(
             sub, event, actor=actor, now=now, data=data, past_due_since=now, retries_done=0, next_retry_at=next_retry
         )
+        _notify(notice, payment.pk)
         return
     if not isinstance(actor, str):
         # A person's own attempt ("pay now") does not use up the dunning schedule: only the
@@ -387,6 +453,7 @@ def _invoice_payment_failed(invoice: Invoice, payment: Payment, *, actor: Actor,
     if next_retry is not None:
         Subscription.objects.filter(pk=sub.pk).update(retries_done=retries_done, next_retry_at=next_retry)
         _record(sub, "payment_retry_failed", actor=actor, now=now, from_status=sub.status, data=data)
+        _notify(notice, payment.pk)
         return
     # Dunning exhausted: the final action runs and the invoice becomes uncollectible.
     Invoice.objects.filter(pk=invoice.pk, status=Invoice.OPEN).update(status=Invoice.UNCOLLECTIBLE, closed_at=now)
@@ -403,6 +470,7 @@ def _invoice_payment_failed(invoice: Invoice, payment: Payment, *, actor: Actor,
             resume_at=None,
             current_period_paid_minor=0,
         )
+        _notify("subscription-paused-unpaid", sub.pk)
     else:
         _transition(
             sub,
@@ -414,6 +482,7 @@ def _invoice_payment_failed(invoice: Invoice, payment: Payment, *, actor: Actor,
             next_retry_at=None,
             ended_at=now,
         )
+        _notify("subscription-ended", sub.pk)
 
 
 def _invoice_void(invoice: Invoice, *, now: datetime) -> None:
@@ -650,6 +719,7 @@ def _pay_now(invoice: Invoice, *, actor: Actor, now: datetime) -> Payment | None
                 _start_paid(invoice, actor=actor, now=now)
             else:
                 _change_paid(invoice, actor=actor, now=now)
+            _notify("payment-receipt", invoice.pk)
         return None
     payment = _payment_create(invoice, now)
     try:
@@ -942,6 +1012,7 @@ def subscription_schedule_cancel(
             cancel_reason=reason,
             scheduled_price=None,
         )
+        _notify("cancellation-scheduled", sub.pk)
 
 
 def subscription_undo_cancel(*, subscription: Subscription, actor: Actor, now: datetime | None = None):
@@ -959,6 +1030,7 @@ def subscription_cancel_now(*, subscription: Subscription, actor: Actor, now: da
         _transition(sub, "canceled_now", actor=actor, now=now, ended_at=now, next_retry_at=None, scheduled_price=None)
         for invoice in Invoice.objects.filter(subscription=sub, status=Invoice.OPEN):
             _invoice_void(invoice, now=now)
+        _notify("subscription-ended", sub.pk)
 
 
 # --- Discount (a retention offer) ---------------------------------------------------------------------
@@ -1082,8 +1154,11 @@ MAX_STEPS_PER_RUN = 24
 def subscription_process_due(*, subscription_id: int, now: datetime | None = None) -> int:
     """Do whatever is due for one subscription, under its account's claim. 1 if it did something."""
     now = now or clock.now()
-    sub = Subscription.objects.select_related("account").get(pk=subscription_id)
-    if not _claim(sub.account_id, now):
+    # A duplicate task (the sweep ran twice, a redelivery) usually finds nothing due: one query.
+    account_id = Subscription.objects.due(now).filter(pk=subscription_id).values_list("account_id", flat=True).first()
+    if account_id is None:
+        return 0
+    if not _claim(account_id, now):
         return 0  # another worker has it; the next sweep looks again
     try:
         did = 0
@@ -1094,7 +1169,7 @@ def subscription_process_due(*, subscription_id: int, now: datetime | None = Non
             did = 1
         return did
     finally:
-        _release(sub.account_id)
+        _release(account_id)
 
 
 def _process_step(sub: Subscription, now: datetime) -> bool:
@@ -1104,6 +1179,7 @@ def _process_step(sub: Subscription, now: datetime) -> bool:
             _transition(sub, "cancel_reached", actor=job, now=now, ended_at=sub.cancel_at, next_retry_at=None)
             for invoice in Invoice.objects.filter(subscription=sub, status=Invoice.OPEN):
                 _invoice_void(invoice, now=now)
+            _notify("subscription-ended", sub.pk)
         return True
     if sub.status == lifecycle.TRIALING and sub.trial_end <= now:
         return _trial_end(sub, now)
@@ -1145,7 +1221,9 @@ def _trial_end(sub: Subscription, now: datetime) -> bool:
         )
         return True
     if not account.payment_method_id:
-        _transition(sub, "trial_expired", actor=job, now=now, ended_at=sub.trial_end, reason="No payment method")
+        with transaction.atomic():
+            _transition(sub, "trial_expired", actor=job, now=now, ended_at=sub.trial_end, reason="No payment method")
+            _notify("subscription-ended", sub.pk)
         return True
     invoice = _period_invoice(sub, now)
     if invoice.status == Invoice.OPEN and invoice.payments.filter(status=Payment.PENDING).exists():
@@ -1219,6 +1297,10 @@ def _period_invoice(sub: Subscription, now: datetime) -> Invoice:
             current_period_paid_minor=0,
             discount_periods_left=discount_left,
             discount_percent=sub.discount_percent if discount_left else 0,
+            # If the worker dies before the charge is even recorded, the subscription is due again
+            # once its claim has expired, so the open invoice is never forgotten. The charge's
+            # outcome (paid, dunning, Stripe unreachable) replaces this date.
+            next_retry_at=now + timedelta(seconds=settings.BILLING_CLAIM_SECONDS),
         )
         if trial:
             Subscription.objects.filter(pk=sub.pk).update(**changes)
@@ -1230,6 +1312,7 @@ def _period_invoice(sub: Subscription, now: datetime) -> Invoice:
             Invoice.objects.filter(pk=invoice.pk).update(status=Invoice.PAID, paid_at=now)
             invoice.status = Invoice.PAID
             _renewal_paid(invoice, actor=SubscriptionEvent.JOB, now=now)
+            _notify("payment-receipt", invoice.pk)
     return invoice
 
 
@@ -1502,3 +1585,184 @@ def _after_uncollectible(invoice: Invoice, *, actor: Actor, now: datetime) -> No
     if not still_open:
         Subscription.objects.filter(pk=sub.pk).update(next_retry_at=None)
     _record(sub, "invoice_uncollectible", actor=actor, now=now, from_status=sub.status, reason=reason, data=data)
+
+
+# --- Authentication on-session (SCA) ------------------------------------------------------------------
+def payment_authentication_finish(*, invoice: Invoice, actor: Actor, now: datetime | None = None) -> Payment | None:
+    """The customer came back from authenticating a payment with Stripe.js: settle what Stripe says.
+
+    The browser's word is not taken: Stripe is asked for the intent's status. Returns the payment
+    (still REQUIRES_ACTION if the customer did not complete it), or None if none waits.
+    """
+    now = now or clock.now()
+    payment = selectors.payment_requiring_action(invoice=invoice)
+    if payment is None:
+        return None
+    _actor_fields(actor, invoice.account_id)  # only the account's people (or an operator)
+    result = gateway.payment_intent_status(payment_intent_id=payment.stripe_payment_intent_id)
+    if result.status == gateway.REQUIRES_ACTION:
+        return payment
+    return payment_settle(payment=payment, result=result, actor=actor, now=now)
+
+
+# --- Webhooks: what Stripe tells us --------------------------------------------------------------------
+def stripe_event_record(*, event: gateway.WebhookEvent, now: datetime | None = None) -> StripeEvent | None:
+    """Record a verified event once and queue its processing; None for an id seen before."""
+    now = now or clock.now()
+    try:
+        with transaction.atomic():
+            row = StripeEvent.objects.create(
+                event_id=event.id,
+                type=event.type,
+                data=event.object,
+                stripe_created_at=datetime.fromtimestamp(event.created, tz=UTC) if event.created else None,
+                received_at=now,
+            )
+            from . import tasks  # tasks.py imports this module
+
+            tasks.process_stripe_event.delay_on_commit(row.pk)
+    except IntegrityError:
+        return None
+    return row
+
+
+def stripe_event_finish(*, event: StripeEvent, outcome: str, now: datetime | None = None) -> bool:
+    """Mark an event processed with what it did; False if another run marked it first."""
+    now = now or clock.now()
+    return bool(
+        StripeEvent.objects.filter(pk=event.pk, processed_at__isnull=True).update(
+            processed_at=now, outcome=outcome[:300]
+        )
+    )
+
+
+def stripe_event_failed(*, event: StripeEvent, error: str) -> None:
+    """Count a failed processing attempt; the sweep tries again later (up to a limit)."""
+    StripeEvent.objects.filter(pk=event.pk).update(attempts=models.F("attempts") + 1, outcome=f"error: {error}"[:300])
+
+
+def payment_sync(*, payment_intent_id: str, actor: Actor = SubscriptionEvent.WEBHOOK, now=None) -> str:
+    """Settle the payment of a PaymentIntent with its status as Stripe has it now.
+
+    Asking Stripe rather than trusting the event's copy makes the order of events irrelevant:
+    a late "requires_action" or "payment_failed" finds the payment settled and changes nothing.
+    """
+    now = now or clock.now()
+    payment = Payment.objects.filter(stripe_payment_intent_id=payment_intent_id).order_by("-id").first()
+    if payment is None:
+        return "ignored: no payment for this intent"
+    result = gateway.payment_intent_status(payment_intent_id=payment_intent_id)
+    before = payment.status
+    payment = payment_settle(payment=payment, result=result, actor=actor, now=now)
+    if payment.status == before:
+        return f"payment {payment.pk} unchanged ({payment.status})"
+    return f"payment {payment.pk}: {before} -> {payment.status}"
+
+
+def account_card_adopt(*, setup_intent_id: str, customer_id: str, now: datetime | None = None) -> str:
+    """A card saved through a SetupIntent becomes the default, unless a newer card already is.
+
+    The card page does this when the customer comes back; the webhook catches a return that was
+    lost. An event about an older card arriving late never replaces a newer one.
+    """
+    now = now or clock.now()
+    account = Account.objects.filter(stripe_customer_id=customer_id).first() if customer_id else None
+    if account is None:
+        return "ignored: no account for this customer"
+    intent = gateway.setup_intent_get(setup_intent_id=setup_intent_id)
+    if intent.status != "succeeded" or intent.customer_id != customer_id or not intent.payment_method_id:
+        return "ignored: setup not succeeded"
+    if intent.payment_method_id == account.payment_method_id:
+        return "unchanged: already the default card"
+    if account.payment_method_id:
+        current = gateway.payment_method_get(payment_method_id=account.payment_method_id)
+        new = gateway.payment_method_get(payment_method_id=intent.payment_method_id)
+        if current.customer_id == customer_id and current.created >= new.created:
+            return "ignored: the default card is newer"
+    account_card_setup_finish(
+        account=account, setup_intent_id=setup_intent_id, actor=SubscriptionEvent.WEBHOOK, now=now
+    )
+    return f"account {account.pk}: default card {intent.payment_method_id}"
+
+
+def account_card_sync(*, payment_method_id: str, now: datetime | None = None) -> str:
+    """Refresh the accounts' copy of a card (new expiry), or forget it once detached from them."""
+    accounts = list(Account.objects.filter(payment_method_id=payment_method_id))
+    if not accounts:
+        return "ignored: not a default card"
+    method = gateway.payment_method_get(payment_method_id=payment_method_id)
+    outcomes = []
+    for account in accounts:
+        if method.customer_id != account.stripe_customer_id:
+            Account.objects.filter(pk=account.pk, payment_method_id=payment_method_id).update(
+                payment_method_id="", card_brand="", card_last4="", card_exp_month=None, card_exp_year=None
+            )
+            outcomes.append(f"account {account.pk}: card removed")
+        else:
+            card = method.card
+            Account.objects.filter(pk=account.pk, payment_method_id=payment_method_id).update(
+                card_brand=card.brand, card_last4=card.last4, card_exp_month=card.exp_month, card_exp_year=card.exp_year
+            )
+            outcomes.append(f"account {account.pk}: card {card.exp_month:02d}/{card.exp_year}")
+    return "; ".join(outcomes)
+
+
+def payment_refund_record(*, payment_intent_id: str, refunded_minor: int, now: datetime | None = None) -> str:
+    """Record how much of a payment was refunded (Stripe's running total: only ever grows)."""
+    now = now or clock.now()
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .select_related("invoice")
+            .filter(stripe_payment_intent_id=payment_intent_id, status=Payment.SUCCEEDED)
+            .first()
+        )
+        if payment is None:
+            return "ignored: no succeeded payment for this intent"
+        if refunded_minor <= payment.refunded_minor:
+            return f"payment {payment.pk} unchanged (refunded {payment.refunded_minor})"
+        before = payment.refunded_minor
+        Payment.objects.filter(pk=payment.pk).update(refunded_minor=min(refunded_minor, payment.amount_minor))
+        if payment.invoice.subscription_id:
+            sub = Subscription.objects.get(pk=payment.invoice.subscription_id)
+            _record(
+                sub,
+                "payment_refunded",
+                actor=SubscriptionEvent.WEBHOOK,
+                now=now,
+                from_status=sub.status,
+                data={"payment": payment.pk, "invoice": payment.invoice.number, "refunded_minor": refunded_minor},
+            )
+    return f"payment {payment.pk}: refunded {before} -> {refunded_minor}"
+
+
+def payment_dispute_record(*, payment_intent_id: str, reason: str, now: datetime | None = None) -> str:
+    """Flag a payment the card holder disputed (a chargeback) for operators, once."""
+    now = now or clock.now()
+    with transaction.atomic():
+        payment = (
+            Payment.objects.select_related("invoice")
+            .filter(stripe_payment_intent_id=payment_intent_id)
+            .order_by("-id")
+            .first()
+        )
+        if payment is None:
+            return "ignored: no payment for this intent"
+        flagged = Payment.objects.filter(pk=payment.pk, disputed_at__isnull=True).update(
+            disputed_at=now, dispute_reason=reason[:64]
+        )
+        if not flagged:
+            return f"payment {payment.pk} already disputed"
+        log.warning("Payment %s (invoice %s) is disputed: %s", payment.pk, payment.invoice.number, reason)
+        if payment.invoice.subscription_id:
+            sub = Subscription.objects.get(pk=payment.invoice.subscription_id)
+            _record(
+                sub,
+                "charge_disputed",
+                actor=SubscriptionEvent.WEBHOOK,
+                now=now,
+                from_status=sub.status,
+                reason=reason,
+                data={"payment": payment.pk, "invoice": payment.invoice.number},
+            )
+    return f"payment {payment.pk}: disputed ({reason})"

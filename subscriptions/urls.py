@@ -1,10 +1,16 @@
-from django.urls import path
+"""The subscriptions app's URLs: the public pricing page, the billing pages under /billing/, Stripe's webhook.
 
-from . import views
+Included at the site root, so that /pricing/, the billing pages and /stripe/webhook/ live in the one
+`subscriptions` namespace. Billing pages go in `billing_urlpatterns`.
+"""
+
+from django.urls import include, path
+
+from . import views, webhooks
 
 app_name = "subscriptions"
 
-urlpatterns = [
+billing_urlpatterns = [
     path("", views.billing, name="billing"),
     path("plans/", views.plans, name="plans"),
     path("plans/<int:price_id>/", views.change_preview, name="change"),
@@ -19,4 +25,11 @@ urlpatterns = [
     path("card/finish/", views.card_finish, name="card-finish"),
     path("invoices/", views.invoices, name="invoices"),
     path("invoices/<int:invoice_id>/", views.invoice_detail, name="invoice"),
+    path("pay/<int:invoice_id>/authenticate/", views.payment_authenticate, name="payment-authenticate"),
+]
+
+urlpatterns = [
+    path("pricing/", views.pricing, name="pricing"),
+    path("billing/", include(billing_urlpatterns)),
+    path("stripe/webhook/", webhooks.stripe_webhook, name="stripe-webhook"),
 ]

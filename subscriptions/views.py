@@ -14,10 +14,10 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_GET, require_POST, require_safe
+from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
 
 from accounts.reauth import recent_login_required
 from billing_portal.lib import clock
@@ -27,7 +27,7 @@ from . import activity, gateway, lifecycle, selectors, services
 from . import pricing as pricing_table
 from .decorators import allow_stripe_js
 from .lifecycle import InvalidTransition
-from .models import Payment, Price
+from .models import Invoice, Payment, Price
 from .templatetags.billing import money
 
 # Which way a confirmed change goes: now (with proration) or at the end of the current period.
@@ -167,6 +167,7 @@ def billing(request):
         "managers": [] if can_manage else selectors.account_billing_managers(account=account),
         "invoices": selectors.account_invoices_recent(account=account) if can_manage else [],
         "dunning": None,
+        "payment_action": selectors.payment_requiring_action_for_account(account=account),
         "open_invoice": None,
         "in_commitment": False,
         "can_pause": False,
@@ -182,7 +183,7 @@ def billing(request):
         )
         context["scheduled_at"] = selectors.subscription_scheduled_change_at(subscription=subscription, now=now)
         if status == lifecycle.PAST_DUE:
-            context["dunning"] = selectors.subscription_dunning_schedule(subscription=subscription)
+            context["dunning"] = selectors.subscription_dunning(subscription=subscription)
             context["open_invoice"] = selectors.invoice_open_for_subscription(subscription=subscription)
         if status == lifecycle.CANCELED:
             price = subscription.price
@@ -611,3 +612,66 @@ def invoice_detail(request, invoice_id: int):
     if invoice is None:
         raise Http404(_("No such invoice."))
     return render(request, "subscriptions/invoice.html", {"account": request.account, "invoice": invoice})
+
+
+@require_http_methods(["GET", "POST"])
+@billing_manager_required
+@allow_stripe_js
+def payment_authenticate(request, invoice_id):
+    """Complete a renewal payment the bank wants to authenticate, on-session with Stripe.js.
+
+    GET shows the page (Stripe is asked for the intent's client secret: the page needs it);
+    the script confirms the payment in the browser, then POSTs here, and the server asks Stripe
+    what happened before anything changes.
+    """
+    invoice = get_object_or_404(
+        Invoice.objects.select_related("account", "price__plan"), pk=invoice_id, account=request.account
+    )
+    if request.method == "POST":
+        return _payment_authenticate_finish(request, invoice)
+    payment = selectors.payment_requiring_action(invoice=invoice)
+    if payment is None:
+        messages.info(request, _("This invoice has no payment waiting for your confirmation."))
+        return redirect("subscriptions:billing")
+    try:
+        intent = gateway.payment_intent_status(payment_intent_id=payment.stripe_payment_intent_id)
+    except gateway.GatewayError:
+        messages.error(request, _("We could not reach the payment processor. Please try again in a minute."))
+        return redirect("subscriptions:billing")
+    context = {
+        "account": request.account,
+        "invoice": invoice,
+        "payment": payment,
+        "needs_action": intent.status == gateway.REQUIRES_ACTION,
+        "client_secret": intent.client_secret if intent.status == gateway.REQUIRES_ACTION else "",
+        "stripe_js_url": gateway.stripe_js_url(),
+        "publishable_key": gateway.publishable_key(),
+    }
+    return render(request, "subscriptions/payment_authenticate.html", context)
+
+
+def _payment_authenticate_finish(request, invoice: Invoice):
+    try:
+        payment = services.payment_authentication_finish(invoice=invoice, actor=request.user, now=clock.now())
+    except gateway.GatewayError:
+        messages.error(request, _("We could not reach the payment processor. Please try again in a minute."))
+        return redirect("subscriptions:payment-authenticate", invoice_id=invoice.pk)
+    except InvalidTransition as error:
+        messages.error(request, str(error))
+        return redirect("subscriptions:billing")
+    if payment is None:
+        messages.info(request, _("This invoice has no payment waiting for your confirmation."))
+    elif payment.status == Payment.SUCCEEDED:
+        messages.success(request, _("Thank you: the payment is confirmed and your subscription is active."))
+    elif payment.status == Payment.REQUIRES_ACTION:
+        messages.warning(request, _("The payment is not confirmed yet. Please confirm it with your bank."))
+        return redirect("subscriptions:payment-authenticate", invoice_id=invoice.pk)
+    else:
+        messages.error(
+            request,
+            _(
+                "Your bank did not confirm the payment, so nothing was charged. "
+                "Please update your card: we will try again at once."
+            ),
+        )
+    return redirect("subscriptions:billing")

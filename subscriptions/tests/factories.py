@@ -88,5 +88,16 @@ def give_card_number(account: Account, number: str) -> None:
     give_card(account, method.id)
 
 
+def give_saved_card_number(account: Account, number: str) -> None:
+    """A card saved earlier, attached without a SetupIntent: e.g. AUTHENTICATION_CARD, whose bank
+    asks to authenticate every charge (its SetupIntent would need the customer's authentication)."""
+    services.account_ensure_stripe_customer(account=account)
+    method = gateway.client().v1.payment_methods.create(
+        params={"type": "card", "card": {"number": number, "exp_month": 12, "exp_year": 2034, "cvc": "123"}}
+    )
+    card = gateway.payment_method_make_default(customer_id=account.stripe_customer_id, payment_method_id=method.id)
+    services.account_card_save(account=account, card=card)
+
+
 DECLINING_CARD = "4000000000000341"  # attaches, then every charge fails
 AUTHENTICATION_CARD = "4000002760003184"  # every charge needs 3-D Secure

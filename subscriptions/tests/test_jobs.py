@@ -79,3 +79,49 @@ def test_concurrent_renewals_of_one_subscription_charge_once(uses_postgres, stri
     assert errors == []
     assert Invoice.objects.filter(subscription=sub).count() == 2
     assert len(stripe_fake.succeeded_payment_intents()) == 2  # the start and one renewal
+
+
+def _row(status, **fields):
+    now = clock.now()
+    base = {
+        "current_period_start": now - timedelta(days=10),
+        "current_period_end": now + timedelta(days=20),
+        "trial_end": None,
+        "cancel_at": None,
+        "resume_at": None,
+        "next_retry_at": None,
+    }
+    return {"status": status, **base, **fields}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "state",
+    [
+        _row(lifecycle.ACTIVE),
+        _row(lifecycle.ACTIVE, current_period_end=clock.now() - timedelta(seconds=1)),
+        _row(lifecycle.ACTIVE, cancel_at=clock.now() - timedelta(hours=1)),
+        _row(lifecycle.ACTIVE, next_retry_at=clock.now() - timedelta(minutes=1)),
+        _row(lifecycle.ACTIVE, next_retry_at=clock.now() + timedelta(minutes=1)),
+        _row(lifecycle.TRIALING, trial_end=clock.now() + timedelta(days=1)),
+        _row(lifecycle.TRIALING, trial_end=clock.now() - timedelta(days=1)),
+        _row(lifecycle.PAST_DUE, next_retry_at=clock.now() - timedelta(days=1)),
+        _row(lifecycle.PAST_DUE, next_retry_at=None, current_period_end=clock.now() - timedelta(days=1)),
+        _row(lifecycle.PAUSED, resume_at=clock.now() - timedelta(days=1)),
+        _row(lifecycle.PAUSED, resume_at=None, current_period_end=clock.now() - timedelta(days=1)),
+        _row(lifecycle.CANCELED, current_period_end=clock.now() - timedelta(days=1)),
+    ],
+)
+def test_a_loaded_subscription_is_due_exactly_when_the_sweep_query_finds_it(state):
+    owner, account = owner_with_account()
+    price = PriceFactory(plan=PlanFactory())
+    sub = Subscription.objects.create(
+        account=account,
+        price=price,
+        amount_minor=price.amount_minor,
+        currency=price.currency,
+        billing_anchor_at=state["current_period_start"],
+        **state,
+    )
+    now = clock.now()
+    assert sub.is_due(now) == Subscription.objects.due(now).filter(pk=sub.pk).exists()

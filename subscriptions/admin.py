@@ -985,6 +985,7 @@ class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
         "__str__",
         "account",
         "status",
+        "failure_code",
         "payment_amount",
         "refunded",
         "stripe",

@@ -67,6 +67,7 @@ def world(db, stripe_fake) -> World:
         "subscriptions:change-confirm": {"price_id": other.pk},
         "subscriptions:subscribe": {"price_id": free.pk},
         "subscriptions:invoice": {"invoice_id": invoice.pk},
+        "subscriptions:payment-authenticate": {"invoice_id": invoice.pk},
         "privacy:export-progress": {"job_id": job.pk},
         "privacy:export-status": {"job_id": job.pk},
         "privacy:export-download": {"token": "not-a-valid-token"},

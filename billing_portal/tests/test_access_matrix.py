@@ -66,6 +66,13 @@ RULES: dict[str, tuple[dict, dict | None]] = {
     "subscriptions:card-finish": (POST_ONLY, statuses(LOGIN, 403, 400, 400, 403)),
     "subscriptions:invoices": (MANAGER_PAGE, None),
     "subscriptions:invoice": (MANAGER_OBJECT_PAGE, None),
+    # A's invoice has no payment waiting for authentication: back to the billing page.
+    "subscriptions:payment-authenticate": (
+        statuses(LOGIN, 403, 302, 404, 403),
+        statuses(LOGIN, 403, 302, 404, 403),
+    ),
+    # Stripe's webhook: POST only, and nothing without a valid signature.
+    "subscriptions:stripe-webhook": (POST_ONLY, statuses(400, 400, 400, 400, 400)),
     # B has nothing to cancel: the first step says so.
     "retention:start": (statuses(LOGIN, 403, 200, 200, 403), None),
     # The flow has no reason yet: its later steps send back to the right step.

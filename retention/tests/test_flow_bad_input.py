@@ -96,9 +96,10 @@ def test_a_flow_open_for_more_than_a_day_has_expired_and_changes_nothing(owner_c
     assert list(CancellationFlow.objects.order_by("pk").values_list("outcome", flat=True)) == ["abandoned", "open"]
 
 
-def test_a_double_click_on_confirm_schedules_once(owner_client, customer, flow):
-    owner_client.post(f"/billing/cancel/{flow.pk}/confirm/")
-    owner_client.post(f"/billing/cancel/{flow.pk}/confirm/")
+def test_a_double_click_on_confirm_schedules_once(owner_client, customer, flow, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):  # the email is queued after the commit
+        owner_client.post(f"/billing/cancel/{flow.pk}/confirm/")
+        owner_client.post(f"/billing/cancel/{flow.pk}/confirm/")
     sub = customer.refresh()
     assert sub.events.filter(kind="cancel_scheduled").count() == 1
     assert EmailSent.objects.filter(kind="cancellation-scheduled").count() == 1

@@ -93,7 +93,9 @@ def test_a_paused_subscription_must_be_resumed_before_canceling(client, customer
     assert 'id="confirm-cancel"' not in page
 
 
-def test_a_commitment_ends_at_its_end_and_says_how_many_payments_remain(client, catalog, stripe_fake, frozen):
+def test_a_commitment_ends_at_its_end_and_says_how_many_payments_remain(
+    client, catalog, stripe_fake, frozen, django_capture_on_commit_callbacks
+):
     customer = make_customer(catalog["business"][lifecycle.ANNUAL_COMMITMENT_MONTHLY])
     frozen.set(NOW)
     flow, page = open_review(client, customer)
@@ -102,7 +104,8 @@ def test_a_commitment_ends_at_its_end_and_says_how_many_payments_remain(client, 
     assert "11 more payments of €44.00, €484.00 in total." in page
     assert "Cancel my subscription on April 1, 2027" in page
 
-    done = client.post(f"/billing/cancel/{flow.pk}/confirm/", follow=True).content.decode()
+    with django_capture_on_commit_callbacks(execute=True):  # the email is queued after the commit
+        done = client.post(f"/billing/cancel/{flow.pk}/confirm/", follow=True).content.decode()
     assert "Your 12-month commitment runs until then: 11 more monthly payments are charged, €484.00 in total." in done
     sub = customer.refresh()
     assert sub.cancel_at == T0.replace(year=2027)
@@ -134,13 +137,16 @@ def test_the_last_commitment_month_has_no_payments_left(client, catalog, stripe_
     assert "The last month of your commitment is already paid; nothing more will be charged." in page
 
 
-def test_a_trial_ends_at_trial_end_with_no_charge(client, catalog, stripe_fake, frozen):
+def test_a_trial_ends_at_trial_end_with_no_charge(
+    client, catalog, stripe_fake, frozen, django_capture_on_commit_callbacks
+):
     customer = make_customer(catalog["studio"][lifecycle.MONTHLY], card=False)
     assert customer.subscription.status == lifecycle.TRIALING
     frozen.set(T0 + timedelta(days=2))
     flow, page = open_review(client, customer)
     assert "Your trial of Studio ends on April 15, 2026. Nothing will be charged." in page
-    client.post(f"/billing/cancel/{flow.pk}/confirm/")
+    with django_capture_on_commit_callbacks(execute=True):  # the email is queued after the commit
+        client.post(f"/billing/cancel/{flow.pk}/confirm/")
     sub = customer.refresh()
     assert (sub.status, sub.cancel_at) == (lifecycle.TRIALING, T0 + timedelta(days=14))
     (message,) = mail.outbox

@@ -168,8 +168,8 @@ def test_scheduling_a_cancellation_emails_the_end_date(stripe_fake, django_captu
     mail.outbox.clear()
     with django_capture_on_commit_callbacks(execute=True):
         services.subscription_schedule_cancel(subscription=sub, actor=owner, now=T0 + timedelta(days=3))
-    assert subjects() == ["Your subscription ends on May 1, 2026"]
-    assert "Undo" in mail.outbox[0].alternatives[0][0]
+    assert subjects() == [f"Your {sub.price.plan.name} subscription ends on May 1, 2026"]
+    assert "undo" in mail.outbox[0].alternatives[0][0].lower()
 
 
 def test_a_cancellation_undone_before_the_email_went_out_sends_nothing(stripe_fake, django_capture_on_commit_callbacks):

@@ -103,7 +103,7 @@ def export_status(request, job_id: int):
             "status": job.status,
             "progress": job.progress,
             "done": not job.in_progress,
-            "label": _("Preparing your export: %(percent)s %%") % {"percent": job.progress},
+            "label": _("Preparing your export: %(percent)s%%") % {"percent": job.progress},
         },
         headers={"Cache-Control": "no-store"},
     )

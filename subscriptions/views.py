@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from billing_portal.lib import clock
 
-from . import activity, gateway, lifecycle, selectors, services
+from . import activity, declines, gateway, lifecycle, selectors, services
 from .decorators import allow_stripe_js
 from .lifecycle import InvalidTransition
 from .models import Payment, Price
@@ -399,7 +399,7 @@ def _message_for_payment(request, payment: Payment | None) -> None:
         messages.error(
             request,
             _("The payment failed again (%(reason)s). Please update your card.")
-            % {"reason": payment.failure_message or payment.failure_code},
+            % {"reason": declines.decline_reason(payment.failure_code)},
         )
 
 

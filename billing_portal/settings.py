@@ -121,6 +121,8 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("nl", _("Dutch")), ("fr", _("French")), ("it", _("Italian"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Italian dates as Italian writes them ("1 aprile 2026"): billing_portal/formats/.
+FORMAT_MODULE_PATH = ["billing_portal.formats"]
 # Pages: the language the user chose with the switcher (a cookie kept for a year), else the
 # browser's Accept-Language, else English (LocaleMiddleware). Emails: the account's language.
 LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60

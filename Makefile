@@ -38,6 +38,14 @@ format: $(STAMP)
 clean:
 	rm -rf var test-output
 
+# Translation catalogues: English is the source; locale/<nl|fr|it>/LC_MESSAGES/django.po are
+# updated from every template and Python file, then compiled to .mo (both are committed).
+# After `make messages`, fill in every empty msgstr and remove every "fuzzy" flag (see
+# docs/rules.md, "Languages"); billing_portal/tests/test_translations.py runs makemessages with
+# these same options and fails while anything is missing, fuzzy or not compiled.
+MESSAGES_ARGS := -l nl -l fr -l it --ignore .venv --ignore var --ignore test-output --ignore node_modules --ignore tools --add-location file --no-obsolete
+COMPILEMESSAGES_ARGS := --ignore .venv --ignore var --ignore node_modules --ignore tools
+
 messages: $(STAMP)
-	$(PYTHON) manage.py makemessages -l nl -l fr -l it
-	$(PYTHON) manage.py compilemessages --ignore .venv --ignore node_modules
+	$(PYTHON) manage.py makemessages $(MESSAGES_ARGS)
+	$(PYTHON) manage.py compilemessages $(COMPILEMESSAGES_ARGS)

@@ -367,3 +367,14 @@ def membership_remove(*, account: Account, membership_id: int, actor: User, now:
             # A login without an account can do nothing; switched off, it also loses its sessions.
             User.objects.filter(pk=user.pk).update(is_active=False)
     return user
+
+
+def account_language_set(*, account: Account, language: str) -> bool:
+    """The language of the account's emails; False if it was already that one."""
+    if language not in dict(settings.LANGUAGES):
+        raise ValueError(_("Choose one of the languages offered."))
+    if account.language == language:
+        return False
+    account.language = language
+    account.save(update_fields=["language"])
+    return True

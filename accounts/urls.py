@@ -6,8 +6,8 @@ from . import reauth, views
 app_name = "accounts"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("login/", views.LoginView.as_view(), name="login"),
+    path("logout/", views.LogoutView.as_view(), name="logout"),
     path("confirm-password/", reauth.reauthenticate, name="reauthenticate"),
     path(
         "password-reset/",
@@ -35,4 +35,5 @@ urlpatterns = [
     path("team/members/<int:membership_id>/remove/", views.team_remove, name="team-remove"),
     path("team/invitations/<int:invitation_id>/revoke/", views.team_revoke, name="team-revoke"),
     path("invitation/<str:token>/", views.invitation_accept, name="invitation"),
+    path("email-language/", views.email_language, name="email-language"),
 ]

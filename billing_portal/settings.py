@@ -131,6 +131,12 @@ AUTH_PASSWORD_VALIDATORS = [
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("nl", _("Dutch")), ("fr", _("French")), ("it", _("Italian"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
+# Italian dates as Italian writes them ("1 aprile 2026"): billing_portal/formats/.
+FORMAT_MODULE_PATH = ["billing_portal.formats"]
+# Pages: the language the user chose with the switcher (a cookie kept for a year), else the
+# browser's Accept-Language, else English (LocaleMiddleware). Emails: the account's language.
+LANGUAGE_COOKIE_AGE = 365 * 24 * 60 * 60
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 USE_I18N = True
 USE_TZ = True
 TIME_ZONE = "UTC"
@@ -280,6 +286,7 @@ ACCOUNTS_SIGNUP_CURRENCY = "eur"
 if not DEBUG:
     SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=True)
     SESSION_COOKIE_SECURE = True
+    LANGUAGE_COOKIE_SECURE = True
     CSRF_COOKIE_SECURE = True
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True

@@ -1,6 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
+from accounts.views import language_switch
 from subscriptions import views as subscription_views
 
 urlpatterns = [
@@ -12,7 +13,8 @@ urlpatterns = [
     # /pricing/, the billing pages at /billing/ and Stripe's webhook at /stripe/webhook/.
     path("", include("subscriptions.urls")),
     path("account/", include("privacy.urls")),
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The language switcher: Django's set_language plus a message (accounts.views.language_switch).
+    path("i18n/setlang/", language_switch, name="set_language"),
     # Before admin.site.urls, whose catch-all would otherwise answer these.
     path("admin/billing/", include("subscriptions.admin_urls")),
     path("admin/", admin.site.urls),

@@ -5,7 +5,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
-from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from accounts.models import Account
 
@@ -15,11 +15,11 @@ class ExportJob(models.Model):
 
     PENDING, RUNNING, READY, FAILED, EXPIRED = "pending", "running", "ready", "failed", "expired"
     STATUS_CHOICES = [
-        (PENDING, _("Waiting to start")),
-        (RUNNING, _("Being prepared")),
-        (READY, _("Ready")),
-        (FAILED, _("Failed")),
-        (EXPIRED, _("Expired")),
+        (PENDING, pgettext_lazy("export status", "Waiting to start")),
+        (RUNNING, pgettext_lazy("export status", "Being prepared")),
+        (READY, pgettext_lazy("export status", "Ready")),
+        (FAILED, pgettext_lazy("export status", "Failed")),
+        (EXPIRED, pgettext_lazy("export status", "Expired")),
     ]
     IN_PROGRESS = (PENDING, RUNNING)
 

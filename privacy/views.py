@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from accounts.models import Membership
+from accounts.views import language_name
 from billing_portal.lib import clock
 from subscriptions import selectors as billing_selectors
 from subscriptions.lifecycle import InvalidTransition
@@ -58,6 +59,9 @@ def account_settings(request):
         "grace_days": settings.PRIVACY_DELETION_GRACE_DAYS,
         "retention_years": settings.PRIVACY_INVOICE_RETENTION_YEARS,
         "now": now,
+        "can_manage_billing": request.membership.can_manage_billing,
+        "email_languages": [(code, language_name(code)) for code, _name in settings.LANGUAGES],
+        "email_language": language_name(account.language),
     }
     return render(request, "privacy/account.html", context)
 
@@ -68,11 +72,17 @@ def account_settings(request):
 def export_start(request):
     if not _is_owner(request):
         return _forbidden(request, _("Only an owner of the account can export its data."))
+    now = clock.now()
     try:
-        job = services.export_request(account=request.account, actor=request.user, now=clock.now())
+        job = services.export_request(account=request.account, actor=request.user, now=now)
     except InvalidTransition as error:
         messages.error(request, str(error))
         return redirect("privacy:account")
+    if job.created_at == now:
+        text = _("Your export has started. We email %(email)s a download link when it is ready.")
+    else:
+        text = _("An export is already being prepared; here is its progress. We email %(email)s when it is ready.")
+    messages.success(request, text % {"email": request.user.email})
     return redirect("privacy:export-progress", job_id=job.pk)
 
 
@@ -103,7 +113,7 @@ def export_status(request, job_id: int):
             "status": job.status,
             "progress": job.progress,
             "done": not job.in_progress,
-            "label": _("Preparing your export: %(percent)s %%") % {"percent": job.progress},
+            "label": _("Preparing your export: %(percent)s%%") % {"percent": job.progress},
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -14,6 +14,7 @@ from django.core.exceptions import PermissionDenied
 from django.template.response import TemplateResponse
 from django.urls import path
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
 from billing_portal.lib import clock
 
@@ -219,4 +220,8 @@ class SessionRequestAdmin(admin.ModelAdmin):
     @admin.action(description=_("Mark as done"), permissions=["change"])
     def mark_done(self, request, queryset):
         updated = queryset.exclude(status=SessionRequest.DONE).update(status=SessionRequest.DONE)
-        self.message_user(request, _("%(count)s session requests marked as done.") % {"count": updated})
+        self.message_user(
+            request,
+            ngettext("%(count)s session request marked as done.", "%(count)s session requests marked as done.", updated)
+            % {"count": updated},
+        )

@@ -12,7 +12,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import ngettext, pgettext_lazy
 
 from accounts.models import Account
 from subscriptions import lifecycle
@@ -33,7 +33,7 @@ class Reason(models.TextChoices):
 
 class OfferKind(models.TextChoices):
     DISCOUNT = "discount", _("Discount on the next invoices")
-    PAUSE = "pause", _("Pause")
+    PAUSE = "pause", pgettext_lazy("offer kind", "Pause")
     CHEAPER_PLAN = "cheaper_plan", _("Cheaper plan")
     SESSION = "session", _("Free 1:1 session with the success team")
 
@@ -160,10 +160,10 @@ class CancellationFlow(models.Model):
 
     OPEN, SAVED, CANCELED, ABANDONED = "open", "saved", "canceled", "abandoned"
     OUTCOME_CHOICES = [
-        (OPEN, _("Open")),
-        (SAVED, _("Saved")),
-        (CANCELED, _("Canceled")),
-        (ABANDONED, _("Abandoned")),
+        (OPEN, pgettext_lazy("cancellation outcome", "Open")),
+        (SAVED, pgettext_lazy("cancellation outcome", "Saved")),
+        (CANCELED, pgettext_lazy("cancellation outcome", "Canceled")),
+        (ABANDONED, pgettext_lazy("cancellation outcome", "Abandoned")),
     ]
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="cancellation_flows")
@@ -226,10 +226,10 @@ class SessionRequest(models.Model):
 
     NEW, SCHEDULED, DONE, DECLINED = "new", "scheduled", "done", "declined"
     STATUS_CHOICES = [
-        (NEW, _("New")),
-        (SCHEDULED, _("Scheduled")),
-        (DONE, _("Done")),
-        (DECLINED, _("Could not take place")),
+        (NEW, pgettext_lazy("session request status", "New")),
+        (SCHEDULED, pgettext_lazy("session request status", "Scheduled")),
+        (DONE, pgettext_lazy("session request status", "Done")),
+        (DECLINED, pgettext_lazy("session request status", "Could not take place")),
     ]
 
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="session_requests")

@@ -216,7 +216,7 @@ def cheaper_plan_numbers(*, subscription: Subscription, price_id: int, now: date
     """
     price = Price.objects.select_related("plan").filter(pk=price_id).first()
     if price is None:
-        raise lifecycle.InvalidTransition("This price is not available.")
+        raise lifecycle.InvalidTransition(str(_("This price is not available.")))
     preview = subscription_services.subscription_preview_change(subscription=subscription, price=price, now=now)
     at_period_end = False
     if preview.would_forfeit:
@@ -312,7 +312,7 @@ def cancellation_summary(*, subscription: Subscription, now: datetime) -> Cancel
         subscription=subscription,
         cancel_at=cancel_at,
         ends_with=ends_with,
-        features=list(subscription.price.plan.features or []),
+        features=subscription.price.plan.features_in(),
         payments=payments,
         outstanding_minor=outstanding,
         blockers=blockers,

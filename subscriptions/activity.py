@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import pgettext
+from django.utils.translation import ngettext, pgettext
 
 from accounts.models import Account
 
@@ -106,9 +106,25 @@ def _line(event: SubscriptionEvent, prices: dict[int, Price], zone: ZoneInfo, cu
         text = _("Change to %(plan)s scheduled") % {"plan": _price_name(prices, data.get("price"))}
     elif kind == "price_change_withdrawn":
         text = _("Scheduled change to %(plan)s withdrawn") % {"plan": _price_name(prices, data.get("price"))}
+    elif kind == "trial_extended":
+        text = _("Trial extended until %(date)s") % {"date": _iso_date(data, "to", zone)}
+        tone = "ok"
+    elif kind == "discount_applied" and isinstance(data.get("periods"), int):
+        text = ngettext(
+            "Discount of %(percent)s%% on the next invoice",
+            "Discount of %(percent)s%% on the next %(periods)s invoices",
+            data["periods"],
+        ) % {"percent": data.get("percent"), "periods": data["periods"]}
+        tone = "ok"
+    elif kind == "payment_refunded":
+        text = _("Refund of %(amount)s") % {"amount": amount} if amount else _("Payment refunded")
+    elif kind == "invoice_uncollectible":
+        text = _("Unpaid invoice %(number)s closed") % {"number": data.get("invoice", "")}
+        tone = "warn"
     else:
-        # Events added by other features read well enough from their name.
-        text = kind.replace("_", " ").capitalize()
+        # An event this list does not know yet (a feature added later): say something true, in the
+        # page's language, rather than the event's internal name. Add a line for it above.
+        text = _("Subscription updated")
     return ActivityLine(at=event.created_at, text=text, who=_who(event), tone=tone)
 
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db.models import Exists, OuterRef, Q
@@ -197,23 +198,57 @@ def account_filter(path: str):
 
 # --- Plans and prices ------------------------------------------------------------------------------------
 class FeaturesField(forms.CharField):
-    """A plan's features as a textarea, one per line; stored as a list."""
+    """A plan's features as a textarea, one per line, with optional `[nl]` sections per language.
 
-    widget = forms.Textarea(attrs={"rows": 5, "cols": 60})
+    Lines before any section are English (and every language without its own section); stored
+    as a list when there are no sections, else as {language: lines} (`Plan.features_in`).
+    """
+
+    widget = forms.Textarea(attrs={"rows": 8, "cols": 60})
 
     def prepare_value(self, value):
         if isinstance(value, list):
             return "\n".join(str(line) for line in value)
+        if isinstance(value, dict):
+            blocks = ["\n".join(value.get("en", []))]
+            blocks += [f"[{code}]\n" + "\n".join(lines) for code, lines in value.items() if code != "en"]
+            return "\n".join(block for block in blocks if block)
         return value
 
     def to_python(self, value):
-        if isinstance(value, list):
+        if isinstance(value, list | dict):
             return value
-        return [line.strip() for line in (value or "").splitlines() if line.strip()]
+        sections: dict[str, list[str]] = {"en": []}
+        current = "en"
+        codes = {code for code, _name in settings.LANGUAGES}
+        for raw in (value or "").splitlines():
+            line = raw.strip()
+            if not line:
+                continue
+            if line.startswith("[") and line.endswith("]"):
+                current = line[1:-1].strip().lower()
+                if current not in codes:
+                    raise forms.ValidationError(
+                        _("Unknown language %(section)s: use one of %(codes)s."),
+                        params={"section": line, "codes": ", ".join(sorted(f"[{code}]" for code in codes))},
+                    )
+                sections.setdefault(current, [])
+                continue
+            sections[current].append(line)
+        if len(sections) == 1:
+            return sections["en"]
+        return {code: lines for code, lines in sections.items() if lines}
 
 
 class PlanForm(forms.ModelForm):
-    features = FeaturesField(required=False, help_text=_("One feature per line, shown on the plan cards."))
+    features = FeaturesField(
+        required=False,
+        help_text=_(
+            "One feature per line, shown on the plan cards. For the other languages, add a line "
+            "[nl], [fr] or [it] followed by that language's lines; a language without them shows the "
+            "English lines."
+        ),
+    )
 
     class Meta:
         model = Plan
@@ -595,10 +630,11 @@ class SubscriptionAdmin(OperatorActionsMixin, ReadOnlyAdmin):
     def discount(self, obj):
         if not obj.discount_percent:
             return "—"
-        return gettext("%(percent)s%% off the next %(periods)s renewals") % {
-            "percent": obj.discount_percent,
-            "periods": obj.discount_periods_left,
-        }
+        return ngettext(
+            "%(percent)s%% off the next renewal",
+            "%(percent)s%% off the next %(periods)s renewals",
+            obj.discount_periods_left,
+        ) % {"percent": obj.discount_percent, "periods": obj.discount_periods_left}
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         sub = self.get_object(request, object_id)

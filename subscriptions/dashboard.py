@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.apps import apps
 from django.db.models import Count, Q
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing_portal.lib.money import round_half_up_div
 
@@ -29,7 +30,7 @@ RECENT_DAYS = 90
 INVOLUNTARY_KINDS = frozenset({"dunning_canceled", "dunning_paused"})
 MOVEMENTS = ("new", "expansion", "reactivation", "contraction", "churn")
 MOVEMENT_LABELS = {
-    "new": _("New"),
+    "new": pgettext_lazy("MRR movement", "New"),
     "expansion": _("Expansion"),
     "reactivation": _("Reactivation"),
     "contraction": _("Contraction"),

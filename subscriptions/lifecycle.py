@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 from dateutil.relativedelta import relativedelta
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from billing_portal.lib.money import round_half_up_div
 
@@ -20,11 +21,11 @@ PAUSED = "paused"
 CANCELED = "canceled"
 
 STATUS_CHOICES = [
-    (TRIALING, _("Trial")),
-    (ACTIVE, _("Active")),
-    (PAST_DUE, _("Past due")),
-    (PAUSED, _("Paused")),
-    (CANCELED, _("Canceled")),
+    (TRIALING, pgettext_lazy("subscription status", "Trial")),
+    (ACTIVE, pgettext_lazy("subscription status", "Active")),
+    (PAST_DUE, pgettext_lazy("subscription status", "Past due")),
+    (PAUSED, pgettext_lazy("subscription status", "Paused")),
+    (CANCELED, pgettext_lazy("subscription status", "Canceled")),
 ]
 STATUSES = [value for value, _label in STATUS_CHOICES]
 # A live subscription is any that has not ended; an account has at most one.

@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Account
@@ -33,6 +34,21 @@ class Plan(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def features_in(self, language: str | None = None) -> list[str]:
+        """The feature lines in `language` (default: the active one).
+
+        `features` is a list (the same lines in every language) or a dict of language code to
+        lines; a language without lines falls back to English, then to the default language.
+        """
+        features = self.features or []
+        if isinstance(features, list):
+            return [str(line) for line in features]
+        language = (language or get_language() or settings.LANGUAGE_CODE).split("-")[0]
+        for code in (language, "en", settings.LANGUAGE_CODE):
+            if features.get(code):
+                return [str(line) for line in features[code]]
+        return []
 
 
 PRICE_HELD_MESSAGE = _(
@@ -291,11 +307,11 @@ class Invoice(models.Model):
 
     DRAFT, OPEN, PAID, VOID, UNCOLLECTIBLE = "draft", "open", "paid", "void", "uncollectible"
     STATUS_CHOICES = [
-        (DRAFT, _("Draft")),
-        (OPEN, _("Open")),
-        (PAID, _("Paid")),
-        (VOID, _("Void")),
-        (UNCOLLECTIBLE, _("Uncollectible")),
+        (DRAFT, pgettext_lazy("invoice status", "Draft")),
+        (OPEN, pgettext_lazy("invoice status", "Open")),
+        (PAID, pgettext_lazy("invoice status", "Paid")),
+        (VOID, pgettext_lazy("invoice status", "Void")),
+        (UNCOLLECTIBLE, pgettext_lazy("invoice status", "Uncollectible")),
     ]
 
     # Why the invoice exists, in Stripe's words: a new subscription, a plan change, a renewal.
@@ -355,10 +371,10 @@ class InvoiceLine(models.Model):
 
     PLAN, PRORATION_CREDIT, DISCOUNT, REFUND = "plan", "proration_credit", "discount", "refund"
     KIND_CHOICES = [
-        (PLAN, _("Plan")),
-        (PRORATION_CREDIT, _("Unused time credit")),
-        (DISCOUNT, _("Discount")),
-        (REFUND, _("Refund")),
+        (PLAN, pgettext_lazy("invoice line", "Plan")),
+        (PRORATION_CREDIT, pgettext_lazy("invoice line", "Unused time credit")),
+        (DISCOUNT, pgettext_lazy("invoice line", "Discount")),
+        (REFUND, pgettext_lazy("invoice line", "Refund")),
     ]
 
     invoice = models.ForeignKey(Invoice, on_delete=models.CASCADE, related_name="lines")
@@ -386,11 +402,11 @@ class Payment(models.Model):
         "abandoned",
     )
     STATUS_CHOICES = [
-        (PENDING, _("Pending")),
-        (SUCCEEDED, _("Succeeded")),
-        (FAILED, _("Failed")),
-        (REQUIRES_ACTION, _("Needs authentication")),
-        (ABANDONED, _("Abandoned")),
+        (PENDING, pgettext_lazy("payment status", "Pending")),
+        (SUCCEEDED, pgettext_lazy("payment status", "Succeeded")),
+        (FAILED, pgettext_lazy("payment status", "Failed")),
+        (REQUIRES_ACTION, pgettext_lazy("payment status", "Needs authentication")),
+        (ABANDONED, pgettext_lazy("payment status", "Abandoned")),
     ]
 
     invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payments")
@@ -492,7 +508,11 @@ class Refund(models.Model):
     """
 
     PENDING, SUCCEEDED, FAILED = "pending", "succeeded", "failed"
-    STATUS_CHOICES = [(PENDING, _("Pending")), (SUCCEEDED, _("Succeeded")), (FAILED, _("Failed"))]
+    STATUS_CHOICES = [
+        (PENDING, pgettext_lazy("refund status", "Pending")),
+        (SUCCEEDED, pgettext_lazy("refund status", "Succeeded")),
+        (FAILED, pgettext_lazy("refund status", "Failed")),
+    ]
 
     payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
     amount_minor = models.PositiveIntegerField()
@@ -532,7 +552,11 @@ class ReconciliationRun(models.Model):
     """One comparison of local payments and refunds with Stripe's, over a window of days."""
 
     RUNNING, COMPLETED, FAILED = "running", "completed", "failed"
-    STATUS_CHOICES = [(RUNNING, _("Running")), (COMPLETED, _("Completed")), (FAILED, _("Failed"))]
+    STATUS_CHOICES = [
+        (RUNNING, pgettext_lazy("reconciliation status", "Running")),
+        (COMPLETED, pgettext_lazy("reconciliation status", "Completed")),
+        (FAILED, pgettext_lazy("reconciliation status", "Failed")),
+    ]
 
     started_at = models.DateTimeField(db_index=True)
     finished_at = models.DateTimeField(null=True, blank=True)

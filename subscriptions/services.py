@@ -20,13 +20,14 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.db import IntegrityError, models, transaction
 from django.db.models import F, Q, Sum
+from django.utils import translation
 from django.utils.translation import gettext as _
 
 from accounts.models import Account, Membership, User
 from billing_portal.lib import clock
 from billing_portal.lib.money import format_money, percent_of
 
-from . import gateway, lifecycle, selectors
+from . import declines, gateway, lifecycle, selectors
 from .lifecycle import InvalidTransition
 from .models import (
     CreditEntry,
@@ -216,6 +217,11 @@ def _credit(account: Account, amount_minor: int, kind: str, *, now, invoice=None
 
 
 # --- Invoices and charging ------------------------------------------------------------------------------
+def _account_language(account: Account):
+    """Invoice lines are a document the customer keeps: written in the account's language."""
+    return translation.override(account.language or settings.LANGUAGE_CODE)
+
+
 @dataclass(frozen=True)
 class _Line:
     kind: str
@@ -583,6 +589,8 @@ def subscription_start(*, account: Account, price: Price, actor: Actor, now: dat
         with transaction.atomic():
             if Subscription.objects.live().filter(account=account).exists():
                 raise InvalidTransition(_("This account already has a subscription. Change its plan instead."))
+            with _account_language(account):
+                lines = [_Line(InvoiceLine.PLAN, _plan_line_description(price), price.amount_minor)]
             invoice = _invoice_create(
                 account=account,
                 subscription=None,
@@ -590,7 +598,7 @@ def subscription_start(*, account: Account, price: Price, actor: Actor, now: dat
                 reason=Invoice.CREATE,
                 period_start=now,
                 period_end=lifecycle.period_end(now, price.cycle, 1),
-                lines=[_Line(InvoiceLine.PLAN, _plan_line_description(price), price.amount_minor)],
+                lines=lines,
                 now=now,
             )
         payment = _pay_now(invoice, actor=actor, now=now)
@@ -748,7 +756,7 @@ def _raise_for(payment: Payment):
         )
     raise PaymentFailed(
         _("Your card was declined (%(reason)s). Nothing was changed.")
-        % {"reason": payment.failure_message or payment.failure_code}
+        % {"reason": declines.decline_reason(payment.failure_code)}
     )
 
 
@@ -879,16 +887,17 @@ def subscription_change(
             sub = Subscription.objects.select_for_update().get(pk=subscription.pk)
             if sub.status != subscription.status or sub.price_id != subscription.price_id:
                 raise InvalidTransition(_("This subscription changed in the meantime. Reload the page and try again."))
-            lines = [_Line(InvoiceLine.PLAN, _plan_line_description(price), price.amount_minor)]
-            if preview.credit_minor:
-                applied = min(preview.credit_minor, price.amount_minor)
-                lines.append(
-                    _Line(
-                        InvoiceLine.PRORATION_CREDIT,
-                        _("Unused time on %(plan)s") % {"plan": _plan_line_description(subscription.price)},
-                        -applied,
+            with _account_language(subscription.account):
+                lines = [_Line(InvoiceLine.PLAN, _plan_line_description(price), price.amount_minor)]
+                if preview.credit_minor:
+                    applied = min(preview.credit_minor, price.amount_minor)
+                    lines.append(
+                        _Line(
+                            InvoiceLine.PRORATION_CREDIT,
+                            _("Unused time on %(plan)s") % {"plan": _plan_line_description(subscription.price)},
+                            -applied,
+                        )
                     )
-                )
             invoice = _invoice_create(
                 account=subscription.account,
                 subscription=sub,
@@ -1272,14 +1281,15 @@ def _period_invoice(sub: Subscription, now: datetime) -> Invoice:
         elif sub.commitment_end_at and sub.commitment_end_at <= start:
             changes = {"commitment_end_at": lifecycle.commitment_end(start, price.cycle)}
         end = lifecycle.period_end(anchor, price.cycle, number)
-        lines = [_Line(InvoiceLine.PLAN, _plan_line_description(price), price.amount_minor)]
         discount_left = sub.discount_periods_left
-        if sub.discount_percent and discount_left:
-            off = percent_of(price.amount_minor, sub.discount_percent)
-            lines.append(
-                _Line(InvoiceLine.DISCOUNT, _("Discount %(percent)s%%") % {"percent": sub.discount_percent}, -off)
-            )
-            discount_left -= 1
+        with _account_language(sub.account):
+            lines = [_Line(InvoiceLine.PLAN, _plan_line_description(price), price.amount_minor)]
+            if sub.discount_percent and discount_left:
+                off = percent_of(price.amount_minor, sub.discount_percent)
+                lines.append(
+                    _Line(InvoiceLine.DISCOUNT, _("Discount %(percent)s%%") % {"percent": sub.discount_percent}, -off)
+                )
+                discount_left -= 1
         invoice = _invoice_create(
             account=sub.account,
             subscription=sub,
@@ -1502,10 +1512,12 @@ def _refund_settle(refund: Refund, *, stripe_refund_id: str, actor: Actor, now: 
     """The credit note of a refund Stripe made: a negative line, the payment's refunded total, audit."""
     payment = refund.payment
     invoice = payment.invoice
+    with _account_language(invoice.account):
+        description = _("Refund")
     line = InvoiceLine.objects.create(
         invoice=invoice,
         kind=InvoiceLine.REFUND,
-        description=_("Refund"),
+        description=description,
         amount_minor=-refund.amount_minor,
     )
     Refund.objects.filter(pk=refund.pk).update(

@@ -23,7 +23,7 @@ from accounts.reauth import recent_login_required
 from billing_portal.lib import clock
 from billing_portal.lib.redirects import local_url
 
-from . import activity, gateway, lifecycle, selectors, services
+from . import activity, declines, gateway, lifecycle, selectors, services
 from . import pricing as pricing_table
 from .decorators import allow_stripe_js
 from .lifecycle import InvalidTransition
@@ -477,7 +477,7 @@ def _message_for_payment(request, payment: Payment | None) -> None:
         messages.error(
             request,
             _("The payment failed again (%(reason)s). Please update your card.")
-            % {"reason": payment.failure_message or payment.failure_code},
+            % {"reason": declines.decline_reason(payment.failure_code)},
         )
 
 

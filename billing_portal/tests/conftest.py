@@ -85,3 +85,6 @@ def client_as(client, world: World, role: str):
     if world.users[role] is not None:
         client.force_login(world.users[role])
     return client
+
+
+from subscriptions.tests.pages import frozen, plans  # noqa: E402, F401 (fixtures of the language tests)

@@ -96,7 +96,7 @@ def test_the_progress_bar_follows_the_export_and_then_offers_the_download(browse
 
     ExportJob.objects.filter(pk=job.pk).update(progress=70)
     expect(bar).to_have_js_property("value", 70)  # moved by the script, without a reload
-    expect(page.get_by_text("Preparing your export: 70 %")).to_be_visible()
+    expect(page.get_by_text("Preparing your export: 70%")).to_be_visible()
 
     ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.PENDING)
     services.export_build(job_id=job.pk)
@@ -139,8 +139,9 @@ def test_a_printable_invoice_from_the_export_reads_as_an_invoice(chromium, known
     page = chromium.new_page(viewport={"width": 900, "height": 900})
     try:
         page.set_content(html)
-        # In the account's language (Dutch) until the catalogues are translated, the words are English.
-        assert page.get_by_role("heading", name=f"Invoice {invoice.number}").is_visible()
+        # In the account's language (Dutch).
+        assert page.get_by_role("heading", name=f"Factuur {invoice.number}").is_visible()
+        assert page.locator("html").get_attribute("lang") == "nl"
         assert page.get_by_text("Verwijder Bakkerij").is_visible()
         screenshot(page, "privacy-export-invoice")
     finally:

@@ -287,7 +287,7 @@ def test_the_progress_page_and_its_json_show_the_state_of_the_job(client):
     assert '<meta http-equiv="refresh"' in page  # inside <noscript>: reloads without JavaScript
     ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.RUNNING, progress=40)
     status = client.get(f"/account/export/{job.pk}/status/").json()
-    assert status == {"status": "running", "progress": 40, "done": False, "label": "Preparing your export: 40 %"}
+    assert status == {"status": "running", "progress": 40, "done": False, "label": "Preparing your export: 40%"}
     ExportJob.objects.filter(pk=job.pk).update(status=ExportJob.PENDING)
     build(job)
     assert client.get(f"/account/export/{job.pk}/status/").json()["done"] is True

@@ -34,7 +34,7 @@ def test_the_plans_page_shows_plans_side_by_side_with_the_current_one_marked(cli
     assert "Your plan" in html and ">Current<" in html
     assert "€490.00 per year" in html
     # 12 × €49 = €588 a year monthly against €490 annually.
-    assert "Save €98.00 a year (17 %)" in html
+    assert "Save €98.00 a year (17%)" in html
     assert f'href="{change_url(plans["business"]["monthly"])}"' in html
     assert f'href="{change_url(plans["pro"]["monthly"])}"' not in html
 

@@ -19,13 +19,18 @@ from subscriptions.models import Plan, Price
 PASSWORD = "demo-billing-2026"
 ADMIN_EMAIL = "admin@demo.test"
 PLANS = [
-    # code, name, rank, trial days, features, {cycle: EUR cents}
+    # code, name, rank, trial days, features per language, {cycle: EUR cents}
     (
         "free",
         "Free",
         0,
         0,
-        ["1 project", "Community support"],
+        {
+            "en": ["1 project", "Community support"],
+            "nl": ["1 project", "Hulp via de community"],
+            "fr": ["1 projet", "Support communautaire"],
+            "it": ["1 progetto", "Supporto della community"],
+        },
         {lifecycle.MONTHLY: 0, lifecycle.ANNUAL: 0, lifecycle.ANNUAL_COMMITMENT_MONTHLY: 0},
     ),
     (
@@ -33,7 +38,12 @@ PLANS = [
         "Pro",
         1,
         14,
-        ["10 projects", "Email support", "Exports"],
+        {
+            "en": ["10 projects", "Email support", "Exports"],
+            "nl": ["10 projecten", "Ondersteuning per e-mail", "Exports"],
+            "fr": ["10 projets", "Support par e-mail", "Exports"],
+            "it": ["10 progetti", "Supporto via email", "Esportazioni"],
+        },
         {lifecycle.MONTHLY: 1900, lifecycle.ANNUAL: 19000, lifecycle.ANNUAL_COMMITMENT_MONTHLY: 1700},
     ),
     (
@@ -41,7 +51,12 @@ PLANS = [
         "Business",
         2,
         14,
-        ["Unlimited projects", "Priority support", "SSO", "Audit log"],
+        {
+            "en": ["Unlimited projects", "Priority support", "SSO", "Audit log"],
+            "nl": ["Onbeperkt aantal projecten", "Ondersteuning met voorrang", "SSO", "Auditlog"],
+            "fr": ["Projets illimités", "Support prioritaire", "SSO", "Journal d'audit"],
+            "it": ["Progetti illimitati", "Supporto prioritario", "SSO", "Registro attività"],
+        },
         {lifecycle.MONTHLY: 4900, lifecycle.ANNUAL: 49000, lifecycle.ANNUAL_COMMITMENT_MONTHLY: 4400},
     ),
 ]

@@ -216,6 +216,14 @@ def sample_context(language: str) -> dict:
         "invoice": invoice,
         "payment": SimpleNamespace(pk=13, amount_minor=1234, currency="eur", failure_code="insufficient_funds"),
         "url": "https://billing.example/billing/",
+        # Signup and team emails.
+        "days": 3,
+        "user": SimpleNamespace(email="zoe@bolder.example", get_full_name=lambda: "Zoë Bolder"),
+        "verify_url": "https://billing.example/accounts/verify/abc/",
+        "invitation": SimpleNamespace(expires_at=cancel_at),
+        "inviter": SimpleNamespace(get_full_name=lambda: "Zoë Bolder"),
+        "role": translation.gettext("Member"),
+        "accept_url": "https://billing.example/accounts/invitation/abc/",
     }
 
 

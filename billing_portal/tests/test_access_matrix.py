@@ -36,7 +36,8 @@ RULES: dict[str, tuple[dict, dict | None]] = {
     "accounts:password_reset_done": (PUBLIC, None),
     "accounts:password_reset_confirm": (PUBLIC, None),
     "accounts:password_reset_complete": (PUBLIC, None),
-    "set_language": (statuses(302, 302, 302, 302, 302), None),
+    "set_language": (POST_ONLY, statuses(302, 302, 302, 302, 302)),
+    "accounts:email-language": (POST_ONLY, statuses(LOGIN, 403, 302, 302, 403)),
     "home": (statuses(200, 302, 302, 302, 302), None),
     "subscriptions:pricing": (PUBLIC, None),
     # Signup needs a price (else back to the pricing page); the pay step needs a verified email.

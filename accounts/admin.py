@@ -18,7 +18,7 @@ from subscriptions.lifecycle import InvalidTransition
 from subscriptions.models import CreditEntry, Invoice, Payment, Subscription, SubscriptionEvent
 from subscriptions.templatetags.billing import money
 
-from .models import Account, Membership, User
+from .models import Account, Invitation, Membership, User
 
 RECENT_ROWS = 20
 
@@ -32,8 +32,10 @@ class UserAdmin(BaseUserAdmin):
     fieldsets = [
         (None, {"fields": ["email", "password", "name"]}),
         (_("Permissions"), {"fields": ["is_active", "is_staff", "is_superuser", "groups", "user_permissions"]}),
-        (_("Dates"), {"fields": ["last_login", "date_joined"]}),
+        (_("Dates"), {"fields": ["last_login", "date_joined", "email_verified_at"]}),
     ]
+    # Set only by the verification link, so support can see it but not fake it.
+    readonly_fields = ["email_verified_at"]
     add_fieldsets = [(None, {"classes": ["wide"], "fields": ["email", "password1", "password2"]})]
 
 
@@ -43,6 +45,20 @@ class MembershipInline(admin.TabularInline):
     autocomplete_fields = ["user"]
     fields = ["user", "role", "created_at"]
     readonly_fields = ["created_at"]
+
+
+class InvitationInline(ReadOnlyInline):
+    """Team invitations as support needs them ("did it go out, did it expire?"); owners manage them."""
+
+    model = Invitation
+    fk_name = "account"
+    show_change_link = False
+    verbose_name_plural = _("Team invitations")
+    fields = ["email", "role", "invited_by", "created_at", "expires_at", "accepted_at", "revoked_at"]
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invited_by")
 
 
 class CreditLedgerInline(ReadOnlyInline):
@@ -216,7 +232,14 @@ class AccountAdmin(admin.ModelAdmin):
         "billing_claimed_until",
         "created_at",
     ]
-    inlines = [MembershipInline, SubscriptionInline, CreditAdjustmentInline, CreditLedgerInline, InvoiceInline]
+    inlines = [
+        MembershipInline,
+        InvitationInline,
+        SubscriptionInline,
+        CreditAdjustmentInline,
+        CreditLedgerInline,
+        InvoiceInline,
+    ]
 
     class Media:
         css = ADMIN_CSS

@@ -15,16 +15,17 @@ from .factories import UserFactory
 OPERATOR, SUPPORT = "billing operator", "support"
 
 
-def permission_groups_migration():
-    """The data migration that creates the groups (found by name: the lead renumbers migrations)."""
-    folder = Path(apps.get_app_config("subscriptions").path) / "migrations"
-    (path,) = folder.glob("*_permission_groups.py")
-    return importlib.import_module(f"subscriptions.migrations.{path.stem}")
+def data_migration(app_label: str, name: str):
+    """A data migration found by name (the lead renumbers migrations at merges)."""
+    folder = Path(apps.get_app_config(app_label).path) / "migrations"
+    (path,) = folder.glob(f"*_{name}.py")
+    return importlib.import_module(f"{app_label}.migrations.{path.stem}")
 
 
 def ensure_groups() -> None:
     """The groups as the migration makes them (again, if a transactional test flushed the tables)."""
-    permission_groups_migration().create_groups(apps, None)
+    data_migration("subscriptions", "permission_groups").create_groups(apps, None)
+    data_migration("accounts", "support_views_invitations").grant(apps, None)
 
 
 def staff_in(group_name: str | None, **fields):

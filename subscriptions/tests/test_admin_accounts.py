@@ -179,3 +179,22 @@ def test_saving_the_account_page_never_overwrites_what_the_services_wrote_meanwh
         claimed_until,
         "4242",
     )
+
+
+def test_support_sees_the_account_invitations_and_when_a_user_verified_their_email(client, operator):
+    from accounts.models import Invitation
+
+    owner, account = owner_with_account()
+    now = clock.now()
+    Invitation.objects.create(
+        account=account, email="new.colleague@example.com", invited_by=owner, expires_at=now + timedelta(days=7)
+    )
+    page = client.get(change_url(account)).content.decode()
+    assert "Team invitations" in page and "new.colleague@example.com" in page
+
+    owner.email_verified_at = now
+    owner.save(update_fields=["email_verified_at"])
+    user_page = client.get(f"/admin/accounts/user/{owner.pk}/change/").content.decode()
+    assert "Email verified at" in user_page
+    # Read-only: the verification link sets it, an operator cannot fake it.
+    assert 'name="email_verified_at' not in user_page

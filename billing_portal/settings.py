@@ -35,6 +35,14 @@ SECRET_KEY = _required_in_production("SECRET_KEY", "dev-only-insecure-key-not-fo
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# The seller as every new invoice names it (name, address, VAT number: one line each, "\n" between
+# them). Copied onto each invoice when it is made, so a later change never rewrites old ones. The
+# deploy check warns when it is empty in production; development invoices name a demo company.
+INVOICE_ISSUER = env.str(
+    "INVOICE_ISSUER",
+    default="Demo Billing B.V.\nKeizersgracht 100\n1015 AA Amsterdam, Netherlands\nVAT NL000000000B01" if DEBUG else "",
+    multiline=True,
+)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

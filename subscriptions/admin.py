@@ -889,6 +889,7 @@ class InvoiceAdmin(OperatorActionsMixin, ReadOnlyAdmin):
         "amount_due",
         "customer_name",
         "customer_email",
+        "issuer",
         "created_at",
         "paid_at",
         "closed_at",

@@ -335,6 +335,9 @@ class Invoice(models.Model):
     amount_due_minor = models.PositiveIntegerField(default=0)  # what the card is charged
     customer_name = models.CharField(max_length=200, blank=True)
     customer_email = models.EmailField(blank=True)
+    # The seller as settings.INVOICE_ISSUER named it when the invoice was made (an issued invoice
+    # never changes); empty on invoices made before it was recorded.
+    issuer = models.TextField(blank=True)
     created_at = models.DateTimeField(db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     closed_at = models.DateTimeField(null=True, blank=True)  # voided or marked uncollectible

@@ -249,6 +249,7 @@ def _invoice_create(
         amount_due_minor=max(0, subtotal - credit_applied),
         customer_name=account.name,
         customer_email=account.billing_email,
+        issuer=settings.INVOICE_ISSUER,
         created_at=now,
     )
     InvoiceLine.objects.bulk_create(

@@ -18,6 +18,7 @@ PRODUCTION_ENV = {
     "STRIPE_PUBLISHABLE_KEY": "pk_test_publishable",
     "STRIPE_WEBHOOK_SECRET": "whsec_secret_never_logged",
     "DATABASE_URL": "sqlite:///:memory:",
+    "INVOICE_ISSUER": "Example SaaS B.V.\\nKeizersgracht 100\\n1015 AA Amsterdam\\nVAT NL123456789B01",
 }
 
 
@@ -38,6 +39,13 @@ def manage(*args: str, env: dict) -> subprocess.CompletedProcess:
 def test_check_deploy_passes_with_production_settings():
     result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_check_deploy_warns_when_invoices_would_not_name_the_seller():
+    env = {key: value for key, value in PRODUCTION_ENV.items() if key != "INVOICE_ISSUER"}
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=env)
+    assert result.returncode != 0
+    assert "INVOICE_ISSUER is empty" in result.stdout + result.stderr
 
 
 @pytest.mark.parametrize(

@@ -70,6 +70,19 @@ def test_an_invoice_page_shows_its_lines_with_the_proration_credit_and_totals(cl
     assert "/static/js/print.js" in html
 
 
+def test_an_invoice_names_the_seller_as_it_was_when_the_invoice_was_made(client, plans, stripe_fake, frozen, settings):
+    settings.INVOICE_ISSUER = "Example SaaS B.V.\nKeizersgracht 1\nVAT NL123456789B01"
+    owner, account, sub = subscribed(plans["pro"]["monthly"])
+    invoice = Invoice.objects.get(account=account)
+    # The company moves: new invoices name the new address, the issued one stays as it was.
+    settings.INVOICE_ISSUER = "Example SaaS B.V.\nHerengracht 2\nVAT NL123456789B01"
+    client.force_login(owner)
+    html = client.get(f"/billing/invoices/{invoice.pk}/").content.decode()
+    assert "Issued by" in html
+    assert "Example SaaS B.V.<br>Keizersgracht 1<br>VAT NL123456789B01" in html
+    assert "Herengracht" not in html
+
+
 def test_an_invoice_paid_partly_with_credit_shows_the_credit_applied(client, plans, stripe_fake, frozen):
     owner, account, sub = subscribed(plans["pro"]["monthly"])
     CreditEntry.objects.create(

@@ -228,6 +228,10 @@ STRIPE_STUB_LATENCY_MS = env.float("STRIPE_STUB_LATENCY_MS", default=50.0)
 if STRIPE_GATEWAY not in ("stripe", "stub") or (STRIPE_GATEWAY == "stub" and STRIPE_SECRET_KEY.startswith("sk_live_")):
     raise ImproperlyConfigured("STRIPE_GATEWAY must be 'stripe' ('stub' is for benchmarks, never with a live key).")
 
+# Benchmarks only: mounts /bench/ceiling/ (billing_portal/ceiling.py), the trivial logged-in page
+# bench/pages.py compares the real pages with. Off everywhere else.
+BENCH_CEILING_VIEW = env.bool("BENCH_CEILING_VIEW", default=False)
+
 # --- Billing rules -----------------------------------------------------------------------------
 # What happens to a proration credit larger than the new price: "forfeit" (seed 004) or "credit".
 BILLING_PRORATION_EXCESS = env.str("BILLING_PRORATION_EXCESS", default="forfeit")

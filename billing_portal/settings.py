@@ -163,6 +163,10 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Sessions are read on every page: from Redis, written through to the database, so a Redis
+    # restart logs nobody out (bench/pages.py, docs/benchmarks.md). Only with a cache all
+    # processes share: a per-process cache would keep serving a session another process ended.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     # kombu's filesystem transport: a broker with no server, for `make run` on a bare machine.
     CELERY_BROKER_URL = "filesystem://"

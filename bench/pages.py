@@ -28,7 +28,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -425,8 +424,11 @@ def main() -> None:
     call_command("flush", interactive=False, verbosity=0)
     started = time.perf_counter()
     seed(accounts=args.accounts, invoices=args.invoices)
-    print(f"seeded {args.accounts} accounts, {args.invoices} invoices on the measured one"
-          f" in {time.perf_counter() - started:.1f}s", flush=True)
+    print(
+        f"seeded {args.accounts} accounts, {args.invoices} invoices on the measured one"
+        f" in {time.perf_counter() - started:.1f}s",
+        flush=True,
+    )
     call_command("collectstatic", interactive=False, verbosity=0)
     from django.db import connections
 
@@ -435,9 +437,26 @@ def main() -> None:
     # As the Procfile starts it: sync workers (one request at a time per process; keep-alive is the
     # TLS proxy's business), access log to stdout.
     gunicorn = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "billing_portal.wsgi", "--bind", f"127.0.0.1:{port}",
-         "--workers", str(args.workers), "--worker-class", "sync", "--access-logfile", "-"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "billing_portal.wsgi",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--workers",
+            str(args.workers),
+            "--worker-class",
+            "sync",
+            "--access-logfile",
+            "-",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
     )
     try:
         wait_for_port(port, timeout=60)
@@ -477,8 +496,9 @@ def measure(args, port: int, trap: StripeTrap) -> None:
             result["load_before"], result["load_after"] = before, os.getloadavg()[0]
             results[label].append(result)
             print(
-                f"  round {round_number + 1} {label:<13} {result['rps']:7.1f} req/s  p50 {result['p50_us'] / 1000:6.1f} ms"
-                f"  p99 {result['p99_us'] / 1000:6.1f} ms  load {before:.2f} -> {result['load_after']:.2f}",
+                f"  round {round_number + 1} {label:<13} {result['rps']:7.1f} req/s"
+                f"  p50 {result['p50_us'] / 1000:6.1f} ms  p99 {result['p99_us'] / 1000:6.1f} ms"
+                f"  load {before:.2f} -> {result['load_after']:.2f}",
                 flush=True,
             )
     os.unlink(script.name)
@@ -487,7 +507,9 @@ def measure(args, port: int, trap: StripeTrap) -> None:
     for label, runs in results.items():
         for result in runs:
             if result["not_ok"] or result["socket_errors"]:
-                failures.append(f"{label}: {result['not_ok']} responses not 200, {result['socket_errors']} socket errors")
+                failures.append(
+                    f"{label}: {result['not_ok']} responses not 200, {result['socket_errors']} socket errors"
+                )
     if trap.requests:
         failures.append(f"Stripe was called {len(trap.requests)} times during page views: {trap.requests[:5]}")
 
@@ -502,11 +524,15 @@ def measure(args, port: int, trap: StripeTrap) -> None:
         }
     ceiling = summary["ceiling"]
     print()
-    print(f"gunicorn {args.workers} sync workers; wrk {args.threads} threads, {args.connections} connections, "
-          f"{args.duration}s per page x {args.rounds} round(s); {args.accounts} accounts, "
-          f"{args.invoices} invoices on the measured one")
-    print(f"{'page':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s vs ceiling':>17} {'p99 vs ceiling':>15}"
-          f" {'load avg':>12}")
+    print(
+        f"gunicorn {args.workers} sync workers; wrk {args.threads} threads, {args.connections} connections, "
+        f"{args.duration}s per page x {args.rounds} round(s); {args.accounts} accounts, "
+        f"{args.invoices} invoices on the measured one"
+    )
+    print(
+        f"{'page':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s vs ceiling':>17} {'p99 vs ceiling':>15}"
+        f" {'load avg':>12}"
+    )
     for label, row in summary.items():
         print(
             f"{label:<14} {row['rps']:8.1f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f}"
@@ -515,10 +541,14 @@ def measure(args, port: int, trap: StripeTrap) -> None:
         )
     billing = summary["billing page"]
     print()
-    print(f"goal: billing page >= 0.80x the ceiling's req/s: {billing['rps'] / ceiling['rps']:.2f}x "
-          f"({'met' if billing['rps'] >= 0.8 * ceiling['rps'] else 'NOT met'})")
-    print(f"goal: billing page p99 <= 2x the ceiling's: {billing['p99_ms'] / ceiling['p99_ms']:.2f}x "
-          f"({'met' if billing['p99_ms'] <= 2 * ceiling['p99_ms'] else 'NOT met'})")
+    print(
+        f"goal: billing page >= 0.80x the ceiling's req/s: {billing['rps'] / ceiling['rps']:.2f}x "
+        f"({'met' if billing['rps'] >= 0.8 * ceiling['rps'] else 'NOT met'})"
+    )
+    print(
+        f"goal: billing page p99 <= 2x the ceiling's: {billing['p99_ms'] / ceiling['p99_ms']:.2f}x "
+        f"({'met' if billing['p99_ms'] <= 2 * ceiling['p99_ms'] else 'NOT met'})"
+    )
     print(f"Stripe requests during the run: {len(trap.requests)}")
     if args.json:
         Path(args.json).write_text(json.dumps({"args": vars(args), "summary": summary, "runs": results}, indent=2))

@@ -373,6 +373,62 @@ class Browser:
             sys.exit(f"login failed: status {status}, location {headers.get('Location')}")
 
 
+# --- Work per request, in-process ------------------------------------------------------------------------
+def measure_work(args, requests: int = 20) -> dict[str, dict]:
+    """SQL queries, Python function calls and CPU milliseconds per request of each page, through
+    Django's test client in this process (the same settings as gunicorn's).
+
+    Function calls are counted by cProfile, so they do not depend on the machine's load: the
+    figure to compare before and after a change on a shared machine. CPU time does depend on it.
+    """
+    import cProfile
+    import pstats
+
+    from django.db import connection
+    from django.test import Client
+
+    from accounts.models import User
+
+    queries = [0]
+
+    def count(execute, sql, params, many, context):
+        queries[0] += 1
+        return execute(sql, params, many, context)
+
+    client = Client(HTTP_X_FORWARDED_PROTO="https", HTTP_ACCEPT_LANGUAGE=args.language, SERVER_NAME="127.0.0.1")
+    client.force_login(User.objects.get(email=MEASURED_EMAIL))
+    work = {}
+    with connection.execute_wrapper(count):
+        for label, path, text in PAGES:
+            for _ in range(3):  # templates compiled, caches warm, the login message consumed
+                response = client.get(path)
+            assert response.status_code == 200 and text in response.content.decode(), f"{label}: {response}"
+            queries[0] = 0
+            cpu = time.process_time()
+            for _ in range(requests):
+                client.get(path)
+            cpu = (time.process_time() - cpu) / requests
+            page_queries = queries[0] / requests
+            profile = cProfile.Profile()
+            profile.enable()
+            for _ in range(requests):
+                client.get(path)
+            profile.disable()
+            calls = pstats.Stats(profile).total_calls / requests
+            work[label] = {
+                "queries": page_queries,
+                "calls": calls,
+                "cpu_ms": cpu * 1000,
+                "bytes": len(response.content),
+            }
+            print(
+                f"  {label:<13} {page_queries:3.0f} queries, {calls:7.0f} Python calls, {cpu * 1000:5.1f} ms CPU,"
+                f" {len(response.content):6} bytes per request (in-process, test client)",
+                flush=True,
+            )
+    return work
+
+
 # --- Load -----------------------------------------------------------------------------------------------
 def run_wrk(args, url: str, headers: dict, seconds: int, script: str) -> dict:
     command = ["wrk", "-t", str(args.threads), "-c", str(args.connections), "-d", f"{seconds}s", "--timeout", "10s"]
@@ -430,6 +486,7 @@ def main() -> None:
         flush=True,
     )
     call_command("collectstatic", interactive=False, verbosity=0)
+    work = measure_work(args)
     from django.db import connections
 
     connections.close_all()
@@ -460,7 +517,7 @@ def main() -> None:
     )
     try:
         wait_for_port(port, timeout=60)
-        measure(args, port, trap)
+        measure(args, port, trap, work)
     finally:
         os.killpg(gunicorn.pid, signal.SIGTERM)
         try:
@@ -470,7 +527,7 @@ def main() -> None:
         trap.server.shutdown()
 
 
-def measure(args, port: int, trap: StripeTrap) -> None:
+def measure(args, port: int, trap: StripeTrap, work: dict) -> None:
     browser = Browser(port, args.language)
     browser.login(MEASURED_EMAIL, PASSWORD)
     for label, path, text in PAGES:
@@ -531,13 +588,13 @@ def measure(args, port: int, trap: StripeTrap) -> None:
     )
     print(
         f"{'page':<14} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'req/s vs ceiling':>17} {'p99 vs ceiling':>15}"
-        f" {'load avg':>12}"
+        f" {'load avg':>12} {'queries':>8} {'Python calls':>13}"
     )
     for label, row in summary.items():
         print(
             f"{label:<14} {row['rps']:8.1f} {row['p50_ms']:8.1f} {row['p99_ms']:8.1f}"
             f" {row['rps'] / ceiling['rps']:16.2f}x {row['p99_ms'] / ceiling['p99_ms']:14.2f}x"
-            f" {row['load'][0]:5.2f}-{row['load'][1]:<5.2f}"
+            f" {row['load'][0]:5.2f}-{row['load'][1]:<5.2f} {work[label]['queries']:8.0f} {work[label]['calls']:13.0f}"
         )
     billing = summary["billing page"]
     print()
@@ -551,7 +608,9 @@ def measure(args, port: int, trap: StripeTrap) -> None:
     )
     print(f"Stripe requests during the run: {len(trap.requests)}")
     if args.json:
-        Path(args.json).write_text(json.dumps({"args": vars(args), "summary": summary, "runs": results}, indent=2))
+        Path(args.json).write_text(
+            json.dumps({"args": vars(args), "work": work, "summary": summary, "runs": results}, indent=2)
+        )
     if failures:
         sys.exit("FAILED:\n" + "\n".join(failures))
 

@@ -76,10 +76,15 @@ def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000, help="accounts in the database (default 10000)")
     parser.add_argument("--invoices", type=int, default=200, help="invoices of the measured account (default 200)")
-    parser.add_argument("--duration", type=int, default=20, help="seconds of load per page and round (default 20)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds of load per page and round (default 10)")
     parser.add_argument("--connections", type=int, default=8, help="wrk connections (default 8)")
     parser.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
-    parser.add_argument("--rounds", type=int, default=1, help="measure every page this many times (median)")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=5,
+        help="measure the pages one after the other this many times (median; default 5)",
+    )
     parser.add_argument("--warmup", type=int, default=3, help="seconds of load per page before measuring")
     parser.add_argument("--workers", type=int, default=4, help="gunicorn workers (default 4, as the Procfile)")
     parser.add_argument("--language", default="en", help="Accept-Language of the requests (default en)")

@@ -1,7 +1,7 @@
 """Benchmark: the customer pages under load, through gunicorn, against a trivial logged-in page.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/billing_portal REDIS_URL=redis://127.0.0.1:6379/0 \\
-        .venv/bin/python bench/pages.py --accounts 10000 --invoices 200 --duration 20 --connections 8
+        .venv/bin/python bench/pages.py --accounts 10000 --invoices 200 --duration 10 --rounds 5 --connections 8
 
 It works in its own database (the DATABASE_URL database name plus "_pages", created and migrated
 if needed, emptied at each run), seeds --accounts accounts (an owner, a card on file, a running
@@ -17,9 +17,17 @@ sends, so the production HTTPS redirect does not answer them.
 Stripe's API address points at a trap (a small HTTP server in this script that counts requests):
 a page view that called Stripe fails the run. So does any response other than 200.
 
-Prints, per page, requests per second, p50 and p99 latency and their ratio to the ceiling (a
-logged-in page with the same middleware and nothing else: billing_portal/ceiling.py), plus the
-load average before and after each run, since the machine may be shared.
+Before the load, each page's work per request is measured in this process through Django's test
+client: SQL queries, Python function calls (cProfile; independent of the machine's load) and
+CPU time. Then it prints, per page, requests per second, p50 and p99 latency and their ratio to
+the ceiling (a logged-in page with the same middleware and nothing else:
+billing_portal/ceiling.py), plus the load average before and after each run, since the machine
+may be shared.
+
+Gunicorn runs sync workers, as the Procfile deploys it: the pages are CPU-bound Python, so
+threads (gthread) would add no throughput on top of one process per core, and keep-alive is the
+TLS proxy's job. A sync worker closes the connection after each response, so wrk reconnects for
+every request, to the ceiling as to the pages.
 """
 
 import argparse

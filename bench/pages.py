@@ -35,6 +35,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import signal
 import statistics
 import subprocess
@@ -538,6 +539,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             os.killpg(gunicorn.pid, signal.SIGKILL)
         trap.server.shutdown()
+        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 def measure(args, port: int, trap: StripeTrap, work: dict) -> None:

@@ -171,6 +171,10 @@ REDIS_URL = env.str("REDIS_URL", default="")
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # Sessions are read on every page: from Redis, written through to the database, so a Redis
+    # restart logs nobody out (bench/pages.py, docs/benchmarks.md). Only with a cache all
+    # processes share: a per-process cache would keep serving a session another process ended.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     # kombu's filesystem transport: a broker with no server, for `make run` on a bare machine.
     CELERY_BROKER_URL = "filesystem://"
@@ -235,6 +239,10 @@ STRIPE_GATEWAY = env.str("STRIPE_GATEWAY", default="stripe")
 STRIPE_STUB_LATENCY_MS = env.float("STRIPE_STUB_LATENCY_MS", default=50.0)
 if STRIPE_GATEWAY not in ("stripe", "stub") or (STRIPE_GATEWAY == "stub" and STRIPE_SECRET_KEY.startswith("sk_live_")):
     raise ImproperlyConfigured("STRIPE_GATEWAY must be 'stripe' ('stub' is for benchmarks, never with a live key).")
+
+# Benchmarks only: mounts /bench/ceiling/ (billing_portal/ceiling.py), the trivial logged-in page
+# bench/pages.py compares the real pages with. Off everywhere else.
+BENCH_CEILING_VIEW = env.bool("BENCH_CEILING_VIEW", default=False)
 
 # --- Billing rules -----------------------------------------------------------------------------
 # What happens to a proration credit larger than the new price: "forfeit" (seed 004) or "credit".

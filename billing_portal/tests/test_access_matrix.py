@@ -5,6 +5,7 @@ Objects in the URLs belong to account A; "other_owner" is the owner of account B
 """
 
 import pytest
+from django.conf import settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from .conftest import ROLES, STAFF, client_as
@@ -97,6 +98,9 @@ RULES: dict[str, tuple[dict, dict | None]] = {
     "billing_admin:reconciliation": (statuses(302, 302, 302, 302, 200), None),
     "billing_admin:reconciliation-start": (statuses(302, 302, 302, 302, 405), statuses(302, 302, 302, 302, 302)),
 }
+if settings.BENCH_CEILING_VIEW:
+    # Mounted only for bench/pages.py (billing_portal/ceiling.py): any logged-in user.
+    RULES["bench-ceiling"] = (statuses(LOGIN, 200, 200, 200, 200), None)
 # Django admin: only staff get in; the others are sent to the admin login.
 ADMIN_PAGE = statuses(302, 302, 302, 302, 200)
 

@@ -126,13 +126,21 @@ FOCUS_SCRIPT = """() => {
 BADGE_SCRIPT = """() => [...document.querySelectorAll('.badge, .pill, [class*="badge-"]')]
   .filter(el => el.getClientRects().length && !el.innerText.trim()).map(el => el.outerHTML.slice(0, 120))"""
 
+# At phone width: the page is no wider than the screen, and nothing sticks out of its card (a
+# table that scrolls inside its .table-wrap is fine).
 OVERFLOW_SCRIPT = """() => {
   const width = document.documentElement.clientWidth;
-  const wide = [...document.querySelectorAll('body *')].filter(el => {
-    const r = el.getBoundingClientRect();
-    return r.width && r.right > width + 1 && !el.closest('.table-wrap');
-  }).slice(0, 3).map(el => el.outerHTML.slice(0, 100));
-  return {scroll: document.documentElement.scrollWidth, width, wide};
+  const describe = el => el.outerHTML.slice(0, 100);
+  const visible = el => el.getBoundingClientRect().width > 1 && !el.closest('.table-wrap, .visually-hidden');
+  const wide = [...document.querySelectorAll('body *')]
+    .filter(el => visible(el) && el.getBoundingClientRect().right > width + 1);
+  const outside = [...document.querySelectorAll('.card *')].filter(el => {
+    if (!visible(el)) return false;
+    const card = el.closest('.card').getBoundingClientRect();
+    return el.getBoundingClientRect().right > card.right + 0.5;
+  });
+  return {scroll: document.documentElement.scrollWidth, width, wide: wide.slice(0, 3).map(describe),
+          outside: outside.slice(0, 3).map(describe)};
 }"""
 
 
@@ -199,6 +207,8 @@ class Walk:
                     self.problems.append(
                         f"{where} [{language}]: {fit['scroll']} px wide on a {fit['width']} px phone: {fit['wide']}"
                     )
+                if fit["outside"]:
+                    self.problems.append(f"{where} [{language}]: sticks out of its card at 390 px: {fit['outside']}")
             page.set_viewport_size(DESKTOP)
         if languages != ("en",):  # the next page opens in English; this one stays as it is
             self._language(page, "en")

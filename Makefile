@@ -22,8 +22,16 @@ run: $(STAMP)
 	$(PYTHON) manage.py migrate --noinput
 	exec $(VENV)/bin/honcho -f Procfile.dev start
 
+# axe-core for the accessibility tests, pinned in tools/axe/package-lock.json (node_modules/ is
+# not committed); reinstalled whenever the lock file changes. Needs node and npm.
+AXE_STAMP := tools/axe/node_modules/.installed
+
+$(AXE_STAMP): tools/axe/package.json tools/axe/package-lock.json
+	npm ci --prefix tools/axe --no-audit --no-fund
+	touch $@
+
 # The whole suite; pass options with PYTEST_ARGS="-k cancel -x".
-test: $(STAMP)
+test: $(STAMP) $(AXE_STAMP)
 	mkdir -p var
 	$(PYTHON) -m pytest $(PYTEST_ARGS)
 

@@ -1,5 +1,6 @@
 """Invoices: the list and the printable invoice page, only for the account's billing managers."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -65,7 +66,7 @@ def test_an_invoice_page_shows_its_lines_with_the_proration_credit_and_totals(cl
     assert "Unused time on Pro (Monthly)" in html and "-€9.50" in html
     assert "Total paid" in html and "€39.50" in html
     assert "Paid on" in html and "April 16, 2026" in html
-    assert "April 16, 2026 – May 16, 2026" in html
+    assert "April 16, 2026 – May 16, 2026" in re.sub(r"<[^>]+>", "", html)  # each date kept on one line
     assert account.billing_email in html
     assert "/static/js/print.js" in html
 

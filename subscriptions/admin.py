@@ -49,6 +49,8 @@ admin.site.site_title = _("Billing portal admin")
 admin.site.index_title = _("Operations")
 
 ADMIN_CSS = {"all": ["css/admin-billing.css"]}
+# Action buttons show progress and cannot be sent twice, as on the customer pages (static/js/forms.js).
+ADMIN_JS = ["js/forms.js"]
 
 
 def admin_url(obj, action: str = "change") -> str:
@@ -586,6 +588,7 @@ class SubscriptionAdmin(OperatorActionsMixin, ReadOnlyAdmin):
 
     class Media:
         css = ADMIN_CSS
+        js = ADMIN_JS
 
     has_cancel_permission = has_perm("cancel_subscription")
     has_undo_cancel_permission = has_perm("undo_cancel_subscription")
@@ -898,6 +901,7 @@ class InvoiceAdmin(OperatorActionsMixin, ReadOnlyAdmin):
 
     class Media:
         css = ADMIN_CSS
+        js = ADMIN_JS
 
     has_mark_uncollectible_permission = has_perm("mark_invoice_uncollectible")
 
@@ -1054,6 +1058,7 @@ class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
 
     class Media:
         css = ADMIN_CSS
+        js = ADMIN_JS
 
     has_refund_permission = has_perm("refund_payment")
 
@@ -1202,6 +1207,7 @@ class SubscriptionEventAdmin(ReadOnlyAdmin):
 
     class Media:
         css = ADMIN_CSS
+        js = ADMIN_JS
 
     @admin.display(description=_("Subscription"))
     def subscription_link(self, obj):

@@ -966,6 +966,8 @@ class RefundForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"), max_length=300, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), strip=True
     )
+    # How many refunds the payment had when this form was shown: a form sent twice refunds once.
+    refunds_seen = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
 
     def __init__(self, *args, currency: str, refundable_minor: int, **kwargs):
         super().__init__(*args, **kwargs)
@@ -1110,7 +1112,10 @@ class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
             request.POST if "confirm" in request.POST else None,
             currency=payment.currency,
             refundable_minor=refundable,
-            initial={"amount": Decimal(refundable).scaleb(-minor_digits(payment.currency))},
+            initial={
+                "amount": Decimal(refundable).scaleb(-minor_digits(payment.currency)),
+                "refunds_seen": payment.refunds.count(),
+            },
         )
         if form.is_valid():
             try:
@@ -1120,6 +1125,7 @@ class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
                     reason=form.cleaned_data["reason"],
                     actor=request.user,
                     now=clock.now(),
+                    refunds_seen=form.cleaned_data["refunds_seen"],
                 )
             except InvalidTransition as error:
                 self.message_user(request, str(error), messages.ERROR)

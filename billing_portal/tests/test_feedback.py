@@ -9,10 +9,9 @@ role="alert"), an error summary (role="alert") of a form sent back, or, on a pag
 the answer (the cancellation's last page, "password saved"), its sentence marked role="status".
 """
 
-from dataclasses import dataclass, field
-from typing import Callable
-
 import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import pytest
 from django.contrib import admin
@@ -75,13 +74,15 @@ CASES: dict[str, Case] = {
                            invalid={"username": "nobody@example.com", "password": "wrong"}),
     "accounts:logout": Case(ADMIN, {}),
     "accounts:reauthenticate": Case(ADMIN, {"password": PASSWORD}, invalid={"password": "wrong"}),
-    "accounts:password_reset": Case(ANON, lambda world: {"email": _owner_of_a().email}, invalid={"email": "not an email"}),
+    "accounts:password_reset": Case(ANON, lambda world: {"email": _owner_of_a().email},
+                                    invalid={"email": "not an email"}),
     "accounts:password_reset_confirm": Case(
         ANON, {"new_password1": "another-long-passphrase", "new_password2": "another-long-passphrase"},
         invalid={"new_password1": "another-long-passphrase", "new_password2": "a-different-one"},
         kwargs=_password_reset_kwargs,
     ),
-    "set_language": Case(ADMIN, {"language": "nl", "next": "/billing/"}, invalid={"language": "xx", "next": "/billing/"}),
+    "set_language": Case(ADMIN, {"language": "nl", "next": "/billing/"},
+                         invalid={"language": "xx", "next": "/billing/"}),
     "accounts:email-language": Case(ADMIN, {"language": "fr"}, invalid={"language": "xx"}),
     "accounts:signup": Case(ANON, _signup_data, invalid={"email": "not an email", "price": ""}),
     # Account B has no subscription yet: the pay step of a paid plan without a trial.

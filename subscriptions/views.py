@@ -392,9 +392,7 @@ def pause(request):
     if request.method == "POST":
         months = request.POST.get("months", "")
         if months not in {str(m) for m in lifecycle.PAUSE_MONTHS}:
-            return bad_request(
-                request, _("A pause lasts 1, 2 or 3 months."), back_url=reverse("subscriptions:pause")
-            )
+            return bad_request(request, _("A pause lasts 1, 2 or 3 months."), back_url=reverse("subscriptions:pause"))
         try:
             services.subscription_pause(subscription=subscription, actor=request.user, months=int(months), now=now)
         except InvalidTransition as error:

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 
 from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import authenticate
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_logged_in
@@ -79,6 +80,7 @@ def reauthenticate(request):
         user = authenticate(request, username=request.user.email, password=form.cleaned_data["password"])
         if user is not None and user.pk == request.user.pk:
             request.session[SESSION_KEY] = clock.now().timestamp()
+            messages.success(request, _("Thank you: your password is confirmed."))
             return redirect(next_url)
         form.add_error("password", _("That is not your password. Please try again."))
     return render(request, "registration/reauthenticate.html", {"form": form, "next": next_url})

@@ -13,7 +13,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpResponseBadRequest
+from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -22,6 +22,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django.views.i18n import set_language
 
 from billing_portal.lib import clock
+from billing_portal.lib.feedback import bad_request
 from billing_portal.lib.redirects import local_url
 from subscriptions import activity, gateway, lifecycle, pricing
 from subscriptions import selectors as subscription_selectors
@@ -182,7 +183,7 @@ def _signup_pay_finish(request, price, url: str):
     account = request.account
     setup_intent_id = request.POST.get("setup_intent_id", "").strip()
     if not setup_intent_id.startswith("seti_"):
-        return HttpResponseBadRequest(_("This card setup did not complete."))
+        return bad_request(request, _("This card setup did not complete."), back_url=url)
     if not request.user.is_email_verified:
         messages.error(request, _("Please verify your email address before starting a paid plan."))
         return redirect(url)
@@ -351,7 +352,7 @@ def team_invite(request):
 def team_role(request, membership_id: int):
     form = RoleForm(request.POST)
     if not form.is_valid():
-        return HttpResponseBadRequest(_("Unknown role."))
+        return bad_request(request, _("Choose one of the roles offered."), back_url=reverse("accounts:team"))
     _member_or_404(request, membership_id)
     try:
         membership = services.membership_change_role(

@@ -11,7 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from accounts.models import Membership
 from accounts.views import language_name
@@ -40,6 +40,7 @@ def _download_url(job: ExportJob, now) -> str:
     return reverse("privacy:export-download", args=[selectors.export_download_token(job=job)])
 
 
+@require_safe
 @login_required
 def account_settings(request):
     """Account settings: who we are, the data export and the way out."""
@@ -86,6 +87,7 @@ def export_start(request):
     return redirect("privacy:export-progress", job_id=job.pk)
 
 
+@require_safe
 @login_required
 def export_progress(request, job_id: int):
     """The export's progress; a static script polls `export_status`, and without it the page reloads."""
@@ -102,6 +104,7 @@ def export_progress(request, job_id: int):
     return render(request, "privacy/export_progress.html", context)
 
 
+@require_safe
 @login_required
 def export_status(request, job_id: int):
     """The export's status as JSON, for the progress page's script."""
@@ -119,6 +122,7 @@ def export_status(request, job_id: int):
     )
 
 
+@require_safe
 @login_required
 def export_download(request, token: str):
     """The ZIP, for an owner of the account, while the link is valid; never served statically."""
@@ -215,6 +219,7 @@ def delete_undo(request):
     return redirect("privacy:account")
 
 
+@require_safe
 def deleted(request):
     """Where a deleted account's owner lands, logged out."""
     return render(request, "privacy/deleted.html", {"retention_years": settings.PRIVACY_INVOICE_RETENTION_YEARS})

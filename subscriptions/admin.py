@@ -49,6 +49,8 @@ admin.site.site_title = _("Billing portal admin")
 admin.site.index_title = _("Operations")
 
 ADMIN_CSS = {"all": ["css/admin-billing.css"]}
+# Action buttons show progress and cannot be sent twice, as on the customer pages (static/js/forms.js).
+ADMIN_JS = ["js/forms.js"]
 
 
 def admin_url(obj, action: str = "change") -> str:
@@ -589,6 +591,7 @@ class SubscriptionAdmin(OperatorActionsMixin, ReadOnlyAdmin):
 
     class Media:
         css = ADMIN_CSS
+        js = ADMIN_JS
 
     has_cancel_permission = has_perm("cancel_subscription")
     has_undo_cancel_permission = has_perm("undo_cancel_subscription")
@@ -902,6 +905,7 @@ class InvoiceAdmin(OperatorActionsMixin, ReadOnlyAdmin):
 
     class Media:
         css = ADMIN_CSS
+        js = ADMIN_JS
 
     has_mark_uncollectible_permission = has_perm("mark_invoice_uncollectible")
 
@@ -966,6 +970,8 @@ class RefundForm(forms.Form):
     reason = forms.CharField(
         label=_("Reason"), max_length=300, widget=forms.Textarea(attrs={"rows": 3, "cols": 60}), strip=True
     )
+    # How many refunds the payment had when this form was shown: a form sent twice refunds once.
+    refunds_seen = forms.IntegerField(min_value=0, widget=forms.HiddenInput)
 
     def __init__(self, *args, currency: str, refundable_minor: int, **kwargs):
         super().__init__(*args, **kwargs)
@@ -1073,6 +1079,7 @@ class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
 
     class Media:
         css = ADMIN_CSS
+        js = ADMIN_JS
 
     has_refund_permission = has_perm("refund_payment")
 
@@ -1124,7 +1131,10 @@ class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
             request.POST if "confirm" in request.POST else None,
             currency=payment.currency,
             refundable_minor=refundable,
-            initial={"amount": Decimal(refundable).scaleb(-minor_digits(payment.currency))},
+            initial={
+                "amount": Decimal(refundable).scaleb(-minor_digits(payment.currency)),
+                "refunds_seen": payment.refunds.count(),
+            },
         )
         if form.is_valid():
             try:
@@ -1134,6 +1144,7 @@ class PaymentAdmin(OperatorActionsMixin, ReadOnlyAdmin):
                     reason=form.cleaned_data["reason"],
                     actor=request.user,
                     now=clock.now(),
+                    refunds_seen=form.cleaned_data["refunds_seen"],
                 )
             except InvalidTransition as error:
                 self.message_user(request, str(error), messages.ERROR)
@@ -1221,6 +1232,7 @@ class SubscriptionEventAdmin(ReadOnlyAdmin):
 
     class Media:
         css = ADMIN_CSS
+        js = ADMIN_JS
 
     @admin.display(description=_("Subscription"))
     def subscription_link(self, obj):

@@ -9,7 +9,7 @@ from django.core.exceptions import PermissionDenied
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from billing_portal.lib import clock
 
@@ -24,6 +24,7 @@ def _require(request, permission: str) -> None:
         raise PermissionDenied
 
 
+@require_safe
 def revenue_dashboard(request):
     _require(request, "subscriptions.view_revenue_dashboard")
     figures = dashboard.revenue_dashboard(now=clock.now(), currency=request.GET.get("currency"))
@@ -35,6 +36,7 @@ def revenue_dashboard(request):
     return TemplateResponse(request, "admin/billing/dashboard.html", context)
 
 
+@require_safe
 def reconciliation(request):
     _require(request, "subscriptions.view_reconciliationrun")
     runs = list(ReconciliationRun.objects.all()[:RUNS_LISTED])

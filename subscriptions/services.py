@@ -1454,12 +1454,20 @@ def payment_refundable_minor(*, payment: Payment) -> int:
 
 
 def payment_refund(
-    *, payment: Payment, amount_minor: int, reason: str, actor: Actor, now: datetime | None = None
+    *,
+    payment: Payment,
+    amount_minor: int,
+    reason: str,
+    actor: Actor,
+    now: datetime | None = None,
+    refunds_seen: int | None = None,
 ) -> Refund:
     """Refund part or all of a payment through Stripe and write the credit note (operators only).
 
     The refund row is committed before Stripe is called; its idempotency key comes from the
-    payment and the number of its refunds, so a repeated call cannot refund twice.
+    payment and the number of its refunds, so a retried Stripe call cannot refund twice.
+    `refunds_seen` is the number of refunds the operator's form was made with: a form sent twice
+    (a double click, a browser retry) finds one more and refunds nothing the second time.
     """
     now = now or clock.now()
     reason = _required_reason(reason)
@@ -1472,6 +1480,13 @@ def payment_refund(
             payment = Payment.objects.select_for_update(of=("self",)).select_related("invoice").get(pk=payment.pk)
             if payment.status != Payment.SUCCEEDED or not payment.stripe_payment_intent_id:
                 raise InvalidTransition(_("Only a succeeded payment can be refunded."))
+            if refunds_seen is not None and payment.refunds.count() != refunds_seen:
+                raise InvalidTransition(
+                    _(
+                        "This payment was refunded meanwhile (was the form sent twice?). "
+                        "Nothing more was refunded: check the payment before refunding again."
+                    )
+                )
             refundable = payment_refundable_minor(payment=payment)
             if amount_minor > refundable:
                 raise InvalidTransition(

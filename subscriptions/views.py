@@ -21,6 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from accounts.reauth import recent_login_required
 from billing_portal.lib import clock
+from billing_portal.lib.feedback import bad_request
 from billing_portal.lib.redirects import local_url
 
 from . import activity, declines, gateway, lifecycle, selectors, services
@@ -311,7 +312,11 @@ def change_confirm(request, price_id: int):
     price = _price_or_404(request, price_id)
     when = request.POST.get("when")
     if when not in (WHEN_NOW, WHEN_PERIOD_END):
-        return HttpResponseBadRequest(_("Unknown choice."))
+        return bad_request(
+            request,
+            _("Choose when the change applies: now or at the end of the period."),
+            back_url=reverse("subscriptions:change", args=[price.pk]),
+        )
     subscription = _live_subscription_or_redirect(request)
     if subscription is None:
         return redirect("subscriptions:billing")
@@ -387,7 +392,7 @@ def pause(request):
     if request.method == "POST":
         months = request.POST.get("months", "")
         if months not in {str(m) for m in lifecycle.PAUSE_MONTHS}:
-            return HttpResponseBadRequest(_("A pause lasts 1, 2 or 3 months."))
+            return bad_request(request, _("A pause lasts 1, 2 or 3 months."), back_url=reverse("subscriptions:pause"))
         try:
             services.subscription_pause(subscription=subscription, actor=request.user, months=int(months), now=now)
         except InvalidTransition as error:
@@ -568,7 +573,7 @@ def card_finish(request):
     setup_intent_id = request.POST.get("setup_intent_id", "").strip()
     retry_url = f"{reverse('subscriptions:card')}?{urlencode({'next': next_url})}"
     if not setup_intent_id.startswith("seti_"):
-        return HttpResponseBadRequest(_("This card setup did not complete."))
+        return bad_request(request, _("This card setup did not complete."), back_url=retry_url)
     before = selectors.subscription_live_for_account(account=account)
     try:
         card = services.account_card_setup_finish(

@@ -43,7 +43,7 @@ def test_an_owner_reads_what_deletion_means_confirms_it_and_can_undo_it(browser_
     page.get_by_label("Your password").fill(PASSWORD)
     page.get_by_label("Type the account's name").fill("Verwijder")
     page.get_by_role("button", name="Delete this account").click()
-    assert page.get_by_text("This is not the account's name.").is_visible()
+    assert page.locator("#name-error").get_by_text("This is not the account's name.").is_visible()
     screenshot(page, "privacy-delete-wrong-name")
     k.account.refresh_from_db()
     assert k.account.deletion_requested_at is None

@@ -20,13 +20,21 @@
     errors.textContent = event && event.error ? event.error.message : "";
   });
 
+  // The same busy button as every other form (forms.js): disabled, aria-busy, "Saving card…".
   function busy(on) {
+    if (window.portalForms) {
+      window.portalForms.busy(button, on);
+      return;
+    }
     button.disabled = on;
     button.setAttribute("aria-busy", on ? "true" : "false");
   }
 
   form.addEventListener("submit", function (event) {
     event.preventDefault();
+    if (button.disabled) {
+      return; // already confirming this card with Stripe
+    }
     busy(true);
     errors.textContent = "";
     stripe

@@ -22,8 +22,12 @@
 
   button.disabled = false;
   button.addEventListener("click", function () {
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
+    if (window.portalForms) {
+      window.portalForms.busy(button, true); // as every form (forms.js): "Confirming…"
+    } else {
+      button.disabled = true;
+      button.setAttribute("aria-busy", "true");
+    }
     status.textContent = status.dataset.working;
     stripe.confirmCardPayment(clientSecret).then(
       function () {

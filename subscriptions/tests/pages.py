@@ -11,6 +11,8 @@ from subscriptions.models import CreditEntry, Invoice, Payment, Subscription, Su
 
 from .factories import MembershipFactory, PlanFactory, PriceFactory, UserFactory, give_card, owner_with_account
 
+# The one script of a page without card entry: busy buttons for its forms (static/js/forms.js).
+FORMS_SCRIPT = '<script src="/static/js/forms.js" data-busy-label="Processing…" defer>'
 T0 = datetime(2026, 4, 1, 9, 0, tzinfo=UTC)  # subscriptions start here (April has 30 days)
 NOW = T0 + timedelta(days=15)  # the pages are looked at exactly halfway through the period
 

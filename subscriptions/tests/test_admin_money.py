@@ -52,6 +52,7 @@ def stripe_refunds(stripe_fake, payment_intent_id: str) -> list[dict]:
 
 
 def refund(client, payment, **fields):
+    fields.setdefault("refunds_seen", payment.refunds.count())  # as the refund page carries it
     return post_action(client, Payment, "refund", [payment], confirm="Refund", _from_object=payment.pk, **fields)
 
 

@@ -1011,11 +1011,11 @@ class RefundInline(ReadOnlyInline):
 
 
 class DisputedFilter(admin.SimpleListFilter):
-    title = "disputed"
+    title = _("disputed")
     parameter_name = "disputed"
 
     def lookups(self, request, model_admin):
-        return [("yes", "Disputed"), ("no", "Not disputed")]
+        return [("yes", _("Disputed")), ("no", _("Not disputed"))]
 
     def queryset(self, request, queryset):
         if self.value() == "yes":

@@ -8,10 +8,11 @@ GROUPS = ["billing operator", "support"]
 
 def grant(apps, schema_editor):
     # Permissions are normally created after all migrations ran; this one is needed now.
+    # (Restored afterwards, as in subscriptions' *_permission_groups: the tests call this too.)
     app_config = apps.get_app_config("accounts")
-    app_config.models_module = True
+    models_module, app_config.models_module = getattr(app_config, "models_module", None), True
     create_permissions(app_config, apps=apps, verbosity=0)
-    app_config.models_module = None
+    app_config.models_module = models_module
     Permission = apps.get_model("auth", "Permission")
     view = Permission.objects.get(content_type__app_label="accounts", codename="view_invitation")
     for group in apps.get_model("auth", "Group").objects.filter(name__in=GROUPS):

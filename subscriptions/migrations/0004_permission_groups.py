@@ -59,10 +59,12 @@ GROUPS = {
 
 def create_groups(apps, schema_editor):
     # Permissions are normally created after all migrations ran; these groups need them now.
+    # (Restored afterwards: the tests call this with the real app registry, whose apps must keep
+    # their models module for the post_migrate signal after each database flush.)
     for app_config in apps.get_app_configs():
-        app_config.models_module = True
+        models_module, app_config.models_module = getattr(app_config, "models_module", None), True
         create_permissions(app_config, apps=apps, verbosity=0)
-        app_config.models_module = None
+        app_config.models_module = models_module
     Group = apps.get_model("auth", "Group")
     Permission = apps.get_model("auth", "Permission")
     for name, codenames in GROUPS.items():

@@ -6,7 +6,7 @@
 - the customer flows (plan change, pause, cancellation, card) work with the keyboard alone.
 
 Screenshots of every page at 1280 and 390 px, in English and Dutch (the main billing pages in
-Italian too), go to test-output/screenshots/a11y-*.png (not committed): look at them after a
+Italian too), go to test-output/screenshots/a11y-*.jpg (not committed): look at them after a
 change of markup or CSS. See docs/rules.md, "Accessibility".
 """
 

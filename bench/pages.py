@@ -46,12 +46,12 @@ import time
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.renewals import BENCH_SECRETS, ensure_database, free_port, wait_for_port  # noqa: E402
+from bench.renewals import BENCH_SECRETS, bench_database_url, ensure_database, free_port, wait_for_port  # noqa: E402
 
 PASSWORD = "bench-pages-password"
 MEASURED_EMAIL = "measured@bench.test"
@@ -99,17 +99,6 @@ def parse_args():
     parser.add_argument("--language", default="en", help="Accept-Language of the requests (default en)")
     parser.add_argument("--json", help="also write the results to this file")
     return parser.parse_args()
-
-
-def pages_database_url() -> str:
-    url = os.environ.get("BENCH_PAGES_DATABASE_URL")
-    if url:
-        return url
-    base = os.environ.get("DATABASE_URL", "")
-    if not base.startswith("postgres"):
-        sys.exit("Set DATABASE_URL (PostgreSQL) or BENCH_PAGES_DATABASE_URL.")
-    parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_pages"))
 
 
 # --- The Stripe trap ----------------------------------------------------------------------------------
@@ -462,7 +451,7 @@ def main() -> None:
     args = parse_args()
     if not os.environ.get("REDIS_URL"):
         sys.exit("Set REDIS_URL: production runs with the Redis cache, and so does this benchmark.")
-    database_url = pages_database_url()
+    database_url = bench_database_url("BENCH_PAGES_DATABASE_URL", "_pages")
     ensure_database(database_url)
     var_dir = tempfile.mkdtemp(prefix="bench-pages-")
     trap = StripeTrap()

@@ -55,15 +55,16 @@ def parse_args():
     return parser.parse_args()
 
 
-def bench_database_url() -> str:
-    url = os.environ.get("BENCH_DATABASE_URL")
+def bench_database_url(override: str = "BENCH_DATABASE_URL", suffix: str = "_bench") -> str:
+    """The benchmark's own database: `override` if set, else DATABASE_URL's name + `suffix`."""
+    url = os.environ.get(override)
     if url:
         return url
     base = os.environ.get("DATABASE_URL", "")
     if not base.startswith("postgres"):
-        sys.exit("Set DATABASE_URL (PostgreSQL) or BENCH_DATABASE_URL.")
+        sys.exit(f"Set DATABASE_URL (PostgreSQL) or {override}.")
     parts = urlsplit(base)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench"))
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + suffix))
 
 
 def ensure_database(url: str) -> None:

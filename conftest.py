@@ -52,6 +52,12 @@ def need(condition: bool, what: str) -> None:
     pytest.skip(f"{what} is not available here.")
 
 
+def pytest_collection_modifyitems(items):
+    """The long tests first: `make test` runs the suite in parallel processes (pytest-xdist), and
+    one started last would keep the run going alone after every other test is done."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
+
+
 @pytest.fixture(autouse=True)
 def _login_throttling_off(settings):
     """django-axes needs a request to authenticate, which `client.login()` does not pass; tests

@@ -5,7 +5,9 @@ an embedded (filesystem) Celery broker and emails printed to the console. Produc
 DEBUG=false and must then give SECRET_KEY, ALLOWED_HOSTS and the Stripe keys.
 """
 
+import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -168,6 +170,13 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Billing <billing@exa
 
 # --- Redis, Celery -----------------------------------------------------------------------------
 REDIS_URL = env.str("REDIS_URL", default="")
+# The test suite runs in parallel processes (pytest-xdist, `make test`): each takes its own Redis
+# database (gw0 → 1, gw1 → 2, ...), so that caches, locks and rate limits of one never meet
+# another's, as each has its own PostgreSQL database already. Its Celery workers inherit the
+# variable and so land on the same one.
+_TEST_PROCESS = os.environ.get("PYTEST_XDIST_WORKER", "")
+if REDIS_URL and _TEST_PROCESS.startswith("gw"):
+    REDIS_URL = urlsplit(REDIS_URL)._replace(path=f"/{int(_TEST_PROCESS[2:]) + 1}").geturl()
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
@@ -253,6 +262,9 @@ BILLING_DUNNING_RETRY_DAYS = [int(d) for d in env.list("BILLING_DUNNING_RETRY_DA
 BILLING_DUNNING_FINAL_ACTION = env.str("BILLING_DUNNING_FINAL_ACTION", default="cancel")
 if BILLING_DUNNING_FINAL_ACTION not in ("cancel", "pause"):
     raise ImproperlyConfigured("BILLING_DUNNING_FINAL_ACTION must be 'cancel' or 'pause'.")
+# Tests only: every cached billing summary served is drawn again and must be the same
+# (subscriptions/page_cache.py), so a table the summary shows but the cache does not watch fails.
+BILLING_PAGE_CACHE_CHECK = env.bool("BILLING_PAGE_CACHE_CHECK", default=False)
 # How long a worker may hold a subscription while it charges; a crashed worker's claim expires.
 BILLING_CLAIM_SECONDS = env.int("BILLING_CLAIM_SECONDS", default=300)
 # A task is stopped before its claim could expire under it (the soft limit raises inside the

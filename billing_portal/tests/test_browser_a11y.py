@@ -262,6 +262,7 @@ def demo(transactional_db, stripe_fake):
     }
 
 
+@pytest.mark.long
 def test_every_page_in_every_state_passes_axe_fits_a_phone_and_shows_focus(chromium, live_server, demo):
     walk = Walk(chromium, live_server)
     prices = demo["prices"]

@@ -89,6 +89,7 @@ def renewal_invoices():
     return Invoice.objects.filter(billing_reason=Invoice.CYCLE)
 
 
+@pytest.mark.long
 @pytest.mark.celery
 @pytest.mark.postgres
 def test_500_renewals_on_two_workers_with_three_sweeps_and_a_killed_worker_charge_each_invoice_once(

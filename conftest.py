@@ -65,6 +65,12 @@ def _login_throttling_off(settings):
     settings.AXES_ENABLED = False
 
 
+@pytest.fixture(autouse=True)
+def _billing_page_cache_checked(settings):
+    """Every cached billing page served is drawn again and compared (subscriptions/page_cache.py)."""
+    settings.BILLING_PAGE_CACHE_CHECK = True
+
+
 @pytest.fixture
 def login_throttling(settings):
     settings.AXES_ENABLED = True

@@ -15,6 +15,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST, require_safe
@@ -24,7 +25,7 @@ from billing_portal.lib import clock
 from billing_portal.lib.feedback import bad_request
 from billing_portal.lib.redirects import local_url
 
-from . import activity, declines, gateway, lifecycle, selectors, services
+from . import activity, declines, gateway, lifecycle, page_cache, selectors, services
 from . import pricing as pricing_table
 from .decorators import allow_stripe_js
 from .lifecycle import InvalidTransition
@@ -149,10 +150,21 @@ def pricing(request):
 @require_GET
 @login_required
 def billing(request):
-    """The billing summary: plan, cycle, status, next billing date, card, credit, state, history."""
+    """The billing summary: plan, cycle, status, next billing date, card, credit, state, history.
+    Served from the cache while nothing it shows has changed (subscriptions/page_cache.py)."""
     account = request.account
     if account is None:
         return render(request, "subscriptions/no_account.html", status=200)
+
+    def draw(extra_context: dict) -> str:
+        context = {**_billing_context(request), **extra_context}
+        return render_to_string("subscriptions/billing.html", context, request=request)
+
+    return page_cache.billing_page(request, draw)
+
+
+def _billing_context(request) -> dict:
+    account = request.account
     membership = request.membership
     can_manage = membership.can_manage_billing
     subscription = selectors.subscription_latest_for_account(account=account)
@@ -162,7 +174,6 @@ def billing(request):
         "membership": membership,
         "can_manage": can_manage,
         "subscription": subscription,
-        "now": now,
         "credit_balance_minor": selectors.account_credit_balance_minor(account=account),
         "activity": activity.account_activity(account=account),
         "managers": [] if can_manage else selectors.account_billing_managers(account=account),
@@ -190,7 +201,7 @@ def billing(request):
             price = subscription.price
             if price.is_active and price.plan.is_active and price.currency == account.currency:
                 context["resubscribe_price"] = price
-    return render(request, "subscriptions/billing.html", context)
+    return context
 
 
 # --- Choose a plan, preview and confirm a change ------------------------------------------------------

@@ -179,7 +179,7 @@ if REDIS_URL and _TEST_PROCESS.startswith("gw"):
     REDIS_URL = urlsplit(REDIS_URL)._replace(path=f"/{int(_TEST_PROCESS[2:]) + 1}").geturl()
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    CACHES = {"default": {"BACKEND": "billing_portal.lib.redis_cache.RedisCache", "LOCATION": REDIS_URL}}
     # Sessions are read on every page: from Redis, written through to the database, so a Redis
     # restart logs nobody out (bench/pages.py, docs/benchmarks.md). Only with a cache all
     # processes share: a per-process cache would keep serving a session another process ended.
@@ -198,6 +198,14 @@ else:
     for _folder in ("queue", "processed", "control"):
         (_broker_dir / _folder).mkdir(parents=True, exist_ok=True)
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Drawn billing pages (subscriptions/page_cache.py), in each process's own memory: their key names
+# the exact state of every row they show, so no process can serve another's out-of-date copy,
+# and a hit costs no round trip to Redis.
+CACHES["pages"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "billing-pages",
+    "OPTIONS": {"MAX_ENTRIES": 2000},
+}
 # Several deployments (or test runs) can share one broker by using their own queue.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_DEFAULT_QUEUE", default="celery")
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)

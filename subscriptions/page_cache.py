@@ -31,11 +31,12 @@ missing here fails the suite.
 
 import functools
 import hashlib
+import weakref
 from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib.messages import get_messages
-from django.core.cache import cache
+from django.core.cache import caches
 from django.db import connection
 from django.http import HttpResponse
 from django.middleware.csrf import get_token
@@ -53,35 +54,53 @@ TIMEOUT_SECONDS = 60
 
 @functools.cache
 def _fingerprint_sql() -> str:
-    def rows(model, where: str) -> str:
-        versions = (
-            "count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || coalesce(sum(cmin::text::bigint), 0)"
+    """`count:sum(xmin):sum(cmin)` for each table, joined by commas; $1 is the account, $2 the user."""
+    versions = "count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || coalesce(sum(cmin::text::bigint), 0)"
+    account, membership, user = Account._meta.db_table, Membership._meta.db_table, User._meta.db_table
+    subscription, event = Subscription._meta.db_table, SubscriptionEvent._meta.db_table
+    invoice, payment, credit = Invoice._meta.db_table, Payment._meta.db_table, CreditEntry._meta.db_table
+    plan, price = Plan._meta.db_table, Price._meta.db_table
+    users = f"SELECT $2 UNION SELECT user_id FROM {membership} WHERE account_id = $1 UNION SELECT actor_id FROM events"
+    # The page shows payments of open invoices only (the one waiting for the bank, the dunning
+    # attempts); a paid invoice's payments are not drawn from, so its many rows need not be read.
+    open_invoices = f"SELECT id FROM invoices WHERE status = '{Invoice.OPEN}'"
+    # The account's events and invoices, its long lists, are read once each. `= ANY(ARRAY(...))`
+    # looks the ids up first, then the rows through their indexes, whatever the planner guesses.
+    return f"""
+        WITH events AS MATERIALIZED (
+            SELECT actor_id, xmin, cmin FROM {event}
+            WHERE subscription_id = ANY(ARRAY(SELECT id FROM {subscription} WHERE account_id = $1))
+        ), invoices AS MATERIALIZED (
+            SELECT id, status, xmin, cmin FROM {invoice} WHERE account_id = $1
         )
-        return f"(SELECT {versions} FROM {model._meta.db_table} WHERE {where})"
+        SELECT concat_ws(',',
+            (SELECT {versions} FROM {account} WHERE id = $1),
+            (SELECT {versions} FROM {membership} WHERE account_id = $1),
+            (SELECT {versions} FROM {user} WHERE id = ANY(ARRAY({users}))),
+            (SELECT {versions} FROM {subscription} WHERE account_id = $1),
+            (SELECT {versions} FROM events),
+            (SELECT {versions} FROM invoices),
+            (SELECT {versions} FROM {payment} WHERE invoice_id = ANY(ARRAY({open_invoices}))),
+            (SELECT {versions} FROM {credit} WHERE account_id = $1),
+            (SELECT {versions} FROM {plan}),
+            (SELECT {versions} FROM {price})
+        )"""
 
-    subscriptions = f"SELECT id FROM {Subscription._meta.db_table} WHERE account_id = %(account)s"
-    invoices = f"SELECT id FROM {Invoice._meta.db_table} WHERE account_id = %(account)s"
-    payments = f"SELECT id FROM {Payment._meta.db_table} WHERE invoice_id IN ({invoices})"
-    members = f"SELECT user_id FROM {Membership._meta.db_table} WHERE account_id = %(account)s"
-    actors = f"SELECT actor_id FROM {SubscriptionEvent._meta.db_table} WHERE subscription_id IN ({subscriptions})"
-    parts = [
-        rows(Account, "id = %(account)s"),
-        rows(Membership, "account_id = %(account)s"),
-        rows(User, f"id = %(user)s OR id IN ({members}) OR id IN ({actors})"),
-        rows(Subscription, "account_id = %(account)s"),
-        rows(SubscriptionEvent, f"subscription_id IN ({subscriptions})"),
-        rows(Invoice, "account_id = %(account)s"),
-        rows(Payment, f"id IN ({payments})"),
-        rows(CreditEntry, "account_id = %(account)s"),
-        rows(Plan, "TRUE"),
-        rows(Price, "TRUE"),
-    ]
-    return "SELECT " + " || ',' || ".join(parts)
+
+# The database connections (psycopg's, one per process and thread) that have the fingerprint
+# query prepared: PostgreSQL then plans it once per connection instead of at every view, which
+# halves its cost. A prepared statement lives as long as its connection, whatever the
+# transactions on it do.
+_prepared_on = weakref.WeakSet()
 
 
 def _fingerprint(*, account_id: int, user_id: int) -> str:
+    connection.ensure_connection()
     with connection.cursor() as cursor:
-        cursor.execute(_fingerprint_sql(), {"account": account_id, "user": user_id})
+        if connection.connection not in _prepared_on:
+            cursor.execute(f"PREPARE billing_page_fingerprint(bigint, bigint) AS {_fingerprint_sql()}")
+            _prepared_on.add(connection.connection)
+        cursor.execute("EXECUTE billing_page_fingerprint(%s, %s)", [account_id, user_id])
         return cursor.fetchone()[0]
 
 
@@ -104,10 +123,11 @@ def billing_page(request, draw: Callable[[dict], str]) -> HttpResponse:
     digest = hashlib.sha256(repr(shaped_by).encode()).hexdigest()
     key = f"billing-page:{account.pk}:{user.pk}:{get_language()}:{minute}:{digest}"
     placeholder = {"csrf_token": CSRF_PLACEHOLDER}
-    html = cache.get(key)
+    pages = caches["pages"]
+    html = pages.get(key)
     if html is None:
         html = draw(placeholder)
-        cache.set(key, html, TIMEOUT_SECONDS)
+        pages.set(key, html, TIMEOUT_SECONDS)
     elif settings.BILLING_PAGE_CACHE_CHECK:
         if draw(placeholder) != html:
             raise AssertionError(f"The cached billing page is stale: a table it shows is missing from {__name__}.")

@@ -1,20 +1,22 @@
 """The billing page, kept in the cache until a row it shows changes.
 
 The billing page is the page customers open most, and the dearest to draw: eight queries and a
-long template cost about six times a bare logged-in request (docs/benchmarks.md). It is cached
-per account, user, language and address, under a *fingerprint* of every row it is drawn from:
-one query that, table by table, counts the rows and adds up their PostgreSQL row versions,
-`xmin` (the transaction that wrote the row) and `cmin` (the command within it).
+long template cost about six times a bare logged-in request (docs/benchmarks.md). Drawn pages are
+kept in each web process's memory (`CACHES["pages"]`) per account, user, language and address,
+under a *fingerprint* of every row the page is drawn from: one prepared query that, table by
+table, counts the rows and adds up their PostgreSQL row versions, `xmin` (the transaction that
+wrote the row) and `cmin` (the command within it). Of the payments it reads only those of open
+invoices, the only ones the page shows.
 
 Why no write can slip past it: every write (a service, a job, a webhook, the admin, a
-`.update()`, a raw delete) replaces the rows it touches with new versions stamped with its own,
-newer transaction id. If a table's row count is unchanged, each new version took the place of an
-older one, so the sum of `xmin` grows; if the count changed, the count shows it. The fingerprint
-therefore changes in the very commit that changes the data, and the next view draws the page
-anew: money shown is never older than the database, and there is no invalidation to forget.
-(`cmin` does the same for writes made inside one transaction, as a test makes them; `xmin`
-wraps around only after four billion transactions, and then only an exact coincidence of sums
-could hide a change.)
+`.update()`, a raw delete) gives the rows it touches new versions stamped with its own
+transaction id, never the id on the versions they replace. If a table's row count is unchanged,
+each new version took the place of an older one and the sum of `xmin` moves (it grows, as ids
+do); if the count changed, the count shows it. The fingerprint therefore changes in the very
+commit that changes the data, and the next view draws the page anew: money shown is never older
+than the database, and there is no invalidation to forget. (`cmin` does the same for writes
+made inside one transaction, as a test makes them. Only changes whose ids cancel out exactly,
+to the unit, could hide one another.)
 
 The clock matters too ("committed until", the deletion banner): the key holds the current
 minute, so a page is at most a minute behind the clock, as a page left open is.

@@ -4,6 +4,7 @@ from django import template
 from django.utils.translation import get_language, pgettext_lazy
 
 from billing_portal.lib.money import Money, format_money
+from subscriptions import declines
 
 register = template.Library()
 
@@ -19,6 +20,13 @@ BADGES = {
 
 def _locale() -> str:
     return (get_language() or "en").replace("-", "_")
+
+
+@register.filter
+def decline_reason(failure_code: str) -> str:
+    """`{{ payment.failure_code|decline_reason }}`: why a payment failed, in the page's language
+    (never Stripe's English `failure_message`, which is for operators)."""
+    return declines.decline_reason(failure_code)
 
 
 @register.filter

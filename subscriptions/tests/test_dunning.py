@@ -205,6 +205,10 @@ def test_dunning_emails_are_in_the_account_language_and_timezone(stripe_fake, ru
     # The retry on May 2, 09:00 UTC is May 2, 21:00 in Auckland, written the Dutch way.
     assert "2 mei 2026" in mail.outbox[0].body
     assert "19,00" in mail.outbox[0].body
+    # Why, in Dutch too: never the English message Stripe gave (that one is for operators).
+    failure_message = Payment.objects.get(invoice__subscription=sub, status=Payment.FAILED).failure_message
+    assert failure_message and failure_message not in mail.outbox[0].body
+    assert "Reden: " in mail.outbox[0].body
 
 
 def test_a_member_sees_the_dunning_schedule_but_not_the_card_button(declining_subscription, run_jobs, client):

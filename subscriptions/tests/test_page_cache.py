@@ -139,9 +139,9 @@ def test_a_payment_attempt_changed_behind_the_pages_back_is_shown(client, plans,
     with time_machine.travel(sub.past_due_since + timedelta(days=1), tick=False):
         client.force_login(owner)
         before = _page(client)
-        Payment.objects.filter(invoice__account=account).update(failure_message="Card reported stolen")
-        assert "Card reported stolen" not in before
-        assert "Card reported stolen" in _page(client)
+        Payment.objects.filter(invoice__account=account).update(failure_code="stolen_card")
+        assert "the card is blocked" not in before
+        assert "the card is blocked" in _page(client)
 
 
 def test_each_browser_gets_its_own_csrf_token_in_a_cached_page(plans, stripe_fake, frozen, served_from_cache):

@@ -8,7 +8,7 @@ from django.conf import settings
 
 from accounts.models import Membership
 from subscriptions import lifecycle, page_cache, services
-from subscriptions.models import Invoice, SubscriptionEvent
+from subscriptions.models import Invoice, Payment, SubscriptionEvent
 
 from .factories import DECLINING_CARD, UserFactory
 from .pages import NOW, T0, customer, past_due, subscribed, teammate
@@ -243,3 +243,16 @@ def test_the_billing_page_makes_the_same_few_queries_with_1_or_200_invoices(
         response = client.get("/billing/")
     assert response.status_code == 200
     assert len(response.context["invoices"]) == min(invoices, 5)
+
+
+def test_a_declined_attempt_is_explained_in_the_pages_language_never_in_stripes_english(client, plans, stripe_fake):
+    owner, account, sub = past_due(plans["pro"]["monthly"], card_number=DECLINING_CARD)
+    Payment.objects.filter(invoice__account=account).update(
+        failure_code="insufficient_funds", failure_message="Your card has insufficient funds."
+    )
+    client.force_login(owner)
+    client.cookies.load({settings.LANGUAGE_COOKIE_NAME: "nl"})
+    with time_machine.travel(sub.past_due_since + timedelta(days=1), tick=False):
+        html = client.get("/billing/").content.decode()
+    assert "Geweigerd: onvoldoende saldo" in html
+    assert "insufficient funds" not in html  # Stripe's message is for operators (admin)

@@ -23,7 +23,7 @@ class ActivityLine:
     tone: str  # "ok", "warn", "bad" or "" (a small coloured dot; the text says it all)
 
 
-def account_activity(*, account: Account, limit: int = 10) -> list[ActivityLine]:
+def account_activity(*, account: Account, limit: int = selectors.RECENT_EVENTS) -> list[ActivityLine]:
     """The account's latest events, described; two queries whatever the history size."""
     events = selectors.account_events_recent(account=account, limit=limit)
     price_ids = [event.data.get(key) for event in events for key in ("price", "from_price")]

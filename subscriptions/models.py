@@ -291,7 +291,9 @@ class SubscriptionEvent(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
-        indexes = [models.Index(fields=["subscription", "-created_at"])]
+        # Newest first with the id as tie-break, as the billing page lists them (selectors.NEWEST_FIRST):
+        # its last events are read straight from the index, however long the history.
+        indexes = [models.Index(fields=["subscription", "-created_at", "-id"])]
 
     def __str__(self) -> str:
         return f"{self.kind}: {self.from_status} → {self.to_status}"
@@ -354,7 +356,8 @@ class Invoice(models.Model):
                 name="one_invoice_per_subscription_period",
             ),
         ]
-        indexes = [models.Index(fields=["account", "-created_at"])]
+        # As the invoice lists are ordered (selectors.NEWEST_FIRST): a page of them is read from the index.
+        indexes = [models.Index(fields=["account", "-created_at", "-id"])]
         permissions = [("mark_invoice_uncollectible", "Can mark open invoices uncollectible")]
 
     def __str__(self) -> str:

@@ -5,14 +5,18 @@ long template cost about six times a bare logged-in request (docs/benchmarks.md)
 kept in each web process's memory (`CACHES["pages"]`) per account, user, language and address,
 under a *fingerprint* of every row the page is drawn from: one prepared query that, table by
 table, counts the rows and adds up their PostgreSQL row versions, `xmin` (the transaction that
-wrote the row) and `cmin` (the command within it). Of the payments it reads only those of open
-invoices, the only ones the page shows.
+wrote the row) and `cmin` (the command within it). Of the long lists it reads what the page
+shows: the newest audit events and invoices, in the page's own order and number
+(`selectors.NEWEST_FIRST`, read straight from an index that follows that order), and the open
+invoices with their payments; `sum(id)` tells which rows those are.
 
 Why no write can slip past it: every write (a service, a job, a webhook, the admin, a
 `.update()`, a raw delete) gives the rows it touches new versions stamped with its own
 transaction id, never the id on the versions they replace. If a table's row count is unchanged,
 each new version took the place of an older one and the sum of `xmin` moves (it grows, as ids
-do); if the count changed, the count shows it. The fingerprint therefore changes in the very
+do); if the count changed, the count shows it. In the lists, a row the page does not show
+cannot change it, and a write that changes which rows it shows (a new event, an invoice turning
+open) changes their ids and their count. The fingerprint therefore changes in the very
 commit that changes the data, and the next view draws the page anew: money shown is never older
 than the database, and there is no invalidation to forget. (`cmin` does the same for writes
 made inside one transaction, as a test makes them. Only changes whose ids cancel out exactly,
@@ -47,6 +51,7 @@ from django.utils.translation import get_language
 from accounts.models import Account, Membership, User
 from billing_portal.lib import clock
 
+from . import selectors
 from .models import CreditEntry, Invoice, Payment, Plan, Price, Subscription, SubscriptionEvent
 
 CSRF_PLACEHOLDER = "csrf-token-of-this-request"
@@ -54,38 +59,61 @@ CSRF_PLACEHOLDER = "csrf-token-of-this-request"
 TIMEOUT_SECONDS = 60
 
 
+def _order_by(fields: tuple[str, ...]) -> str:
+    """`("-created_at", "-id")` as SQL: `created_at DESC, id DESC`."""
+    return ", ".join(f"{name.lstrip('-')} {'DESC' if name.startswith('-') else 'ASC'}" for name in fields)
+
+
 @functools.cache
 def _fingerprint_sql() -> str:
-    """`count:sum(xmin):sum(cmin)` for each table, joined by commas; $1 is the account, $2 the user."""
-    versions = "count(*) || ':' || coalesce(sum(xmin::text::bigint), 0) || ':' || coalesce(sum(cmin::text::bigint), 0)"
+    """`count:sum(id):sum(xmin):sum(cmin)` for each table, joined by commas; $1 is the account, $2
+    the user. The lists the page shows in part are read as the page reads them (the same order and
+    length, from selectors): the rows shown and, through `sum(id)`, which rows they are."""
     account, membership, user = Account._meta.db_table, Membership._meta.db_table, User._meta.db_table
     subscription, event = Subscription._meta.db_table, SubscriptionEvent._meta.db_table
     invoice, payment, credit = Invoice._meta.db_table, Payment._meta.db_table, CreditEntry._meta.db_table
     plan, price = Plan._meta.db_table, Price._meta.db_table
-    users = f"SELECT $2 UNION SELECT user_id FROM {membership} WHERE account_id = $1 UNION SELECT actor_id FROM events"
-    # The page shows payments of open invoices only (the one waiting for the bank, the dunning
-    # attempts); a paid invoice's payments are not drawn from, so its many rows need not be read.
-    open_invoices = f"SELECT id FROM invoices WHERE status = '{Invoice.OPEN}'"
-    # The account's events and invoices, its long lists, are read once each. `= ANY(ARRAY(...))`
-    # looks the ids up first, then the rows through their indexes, whatever the planner guesses.
+    newest_first = _order_by(selectors.NEWEST_FIRST)
+    # Each row as its version numbers (cast here, once: a row version has no arithmetic of its own).
+    row = "id, xmin::text::bigint AS x, cmin::text::bigint AS c"
+    versions = "count(*) || ':' || coalesce(sum(id), 0) || ':' || coalesce(sum(x), 0) || ':' || coalesce(sum(c), 0)"
     return f"""
-        WITH events AS MATERIALIZED (
-            SELECT actor_id, xmin, cmin FROM {event}
-            WHERE subscription_id = ANY(ARRAY(SELECT id FROM {subscription} WHERE account_id = $1))
+        WITH subscriptions AS MATERIALIZED (
+            SELECT {row} FROM {subscription} WHERE account_id = $1
+        ), events AS MATERIALIZED (
+            -- the newest events of each subscription through its index, then the newest of all
+            SELECT latest.* FROM subscriptions CROSS JOIN LATERAL (
+                SELECT {row}, actor_id, created_at FROM {event} WHERE subscription_id = subscriptions.id
+                ORDER BY {newest_first} LIMIT {selectors.RECENT_EVENTS}
+            ) AS latest
+            ORDER BY {newest_first} LIMIT {selectors.RECENT_EVENTS}
         ), invoices AS MATERIALIZED (
-            SELECT id, status, xmin, cmin FROM {invoice} WHERE account_id = $1
+            -- the newest ones listed, and the open ones the dunning and SCA parts show
+            (SELECT {row}, status FROM {invoice} WHERE account_id = $1
+             ORDER BY {newest_first} LIMIT {selectors.RECENT_INVOICES})
+            UNION ALL
+            (SELECT {row}, status FROM {invoice} WHERE account_id = $1 AND status = '{Invoice.OPEN}')
+        ), users AS MATERIALIZED (
+            SELECT {row} FROM {user} WHERE id = ANY(ARRAY(
+                SELECT $2 UNION SELECT user_id FROM {membership} WHERE account_id = $1
+                UNION SELECT actor_id FROM events
+            ))
         )
         SELECT concat_ws(',',
-            (SELECT {versions} FROM {account} WHERE id = $1),
-            (SELECT {versions} FROM {membership} WHERE account_id = $1),
-            (SELECT {versions} FROM {user} WHERE id = ANY(ARRAY({users}))),
-            (SELECT {versions} FROM {subscription} WHERE account_id = $1),
+            (SELECT {versions} FROM (SELECT {row} FROM {account} WHERE id = $1) AS rows),
+            (SELECT {versions} FROM (SELECT {row} FROM {membership} WHERE account_id = $1) AS rows),
+            (SELECT {versions} FROM users),
+            (SELECT {versions} FROM subscriptions),
             (SELECT {versions} FROM events),
             (SELECT {versions} FROM invoices),
-            (SELECT {versions} FROM {payment} WHERE invoice_id = ANY(ARRAY({open_invoices}))),
-            (SELECT {versions} FROM {credit} WHERE account_id = $1),
-            (SELECT {versions} FROM {plan}),
-            (SELECT {versions} FROM {price})
+            (SELECT {versions} FROM (
+                SELECT {row} FROM {payment} WHERE invoice_id = ANY(ARRAY(
+                    SELECT id FROM invoices WHERE status = '{Invoice.OPEN}'
+                ))
+            ) AS rows),
+            (SELECT {versions} FROM (SELECT {row} FROM {credit} WHERE account_id = $1) AS rows),
+            (SELECT {versions} FROM (SELECT {row} FROM {plan}) AS rows),
+            (SELECT {versions} FROM (SELECT {row} FROM {price}) AS rows)
         )"""
 
 

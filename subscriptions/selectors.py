@@ -11,6 +11,12 @@ from accounts.models import Account, Membership
 from . import lifecycle
 from .models import CreditEntry, Invoice, Payment, Price, StripeEvent, Subscription, SubscriptionEvent
 
+# The billing page's lists: newest first, this many (subscriptions/page_cache.py fingerprints
+# exactly these rows, so both read the order and the sizes from here).
+NEWEST_FIRST = ("-created_at", "-id")
+RECENT_EVENTS = 10
+RECENT_INVOICES = 5
+
 
 def account_credit_balance_minor(*, account: Account) -> int:
     """The account's credit: the sum of its ledger entries in the account currency."""
@@ -80,12 +86,12 @@ def account_billing_managers(*, account: Account) -> list[Membership]:
     return sorted(memberships, key=lambda m: (m.role != Membership.OWNER, m.user.get_full_name().lower()))
 
 
-def account_events_recent(*, account: Account, limit: int = 10) -> list[SubscriptionEvent]:
+def account_events_recent(*, account: Account, limit: int = RECENT_EVENTS) -> list[SubscriptionEvent]:
     """The latest audit events of all the account's subscriptions (one query)."""
     return list(
         SubscriptionEvent.objects.filter(subscription__account=account)
         .select_related("actor")
-        .order_by("-created_at", "-id")[:limit]
+        .order_by(*NEWEST_FIRST)[:limit]
     )
 
 
@@ -119,10 +125,10 @@ def price_available_for_account(*, account: Account, pk: int) -> Price | None:
 
 def account_invoices(*, account: Account):
     """The account's invoices, newest first (a queryset, for paging)."""
-    return Invoice.objects.filter(account=account).order_by("-created_at", "-id")
+    return Invoice.objects.filter(account=account).order_by(*NEWEST_FIRST)
 
 
-def account_invoices_recent(*, account: Account, limit: int = 5) -> list[Invoice]:
+def account_invoices_recent(*, account: Account, limit: int = RECENT_INVOICES) -> list[Invoice]:
     return list(account_invoices(account=account)[:limit])
 
 

@@ -189,3 +189,41 @@ def test_the_page_follows_the_clock_within_a_minute(client, plans, stripe_fake, 
         with CaptureQueriesContext(connection) as queries:
             assert _page(client) == before
     assert any("subscriptions_subscription" in q["sql"] for q in queries.captured_queries)  # drawn anew
+
+
+def test_of_the_long_lists_only_the_rows_the_page_shows_count(client, plans, stripe_fake, frozen, served_from_cache):
+    owner, account, sub = subscribed(plans["pro"]["monthly"])
+    first_invoice = Invoice.objects.get(account=account)
+    for n in range(1, 8):  # older paid invoices, and an audit event for each: more than either list shows
+        Invoice.objects.create(
+            account=account,
+            subscription=sub,
+            billing_reason=Invoice.CYCLE,
+            price=sub.price,
+            status=Invoice.PAID,
+            currency="eur",
+            period_start=first_invoice.period_start - timedelta(days=31 * n),
+            period_end=first_invoice.period_start - timedelta(days=31 * (n - 1)),
+            subtotal_minor=1900,
+            amount_due_minor=1900,
+            created_at=first_invoice.created_at - timedelta(days=31 * n),
+            paid_at=first_invoice.created_at - timedelta(days=31 * n),
+        )
+        SubscriptionEvent.objects.create(
+            subscription=sub,
+            kind="payment_succeeded",
+            actor_kind=SubscriptionEvent.JOB,
+            data={"amount_minor": 1900, "price": sub.price_id},
+            created_at=sub.created_at - timedelta(days=31 * n),
+        )
+    client.force_login(owner)
+    before = _page(client)
+    oldest = Invoice.objects.filter(account=account).order_by("created_at").first()
+    with CaptureQueriesContext(connection) as queries:
+        Invoice.objects.filter(pk=oldest.pk).update(status=Invoice.VOID)  # not on the page
+        assert _page(client) == before
+    assert not any("subscriptions_invoice" in q["sql"] for q in queries.captured_queries[1:])  # served
+    SubscriptionEvent.objects.create(
+        subscription=sub, kind="credit_granted", actor_kind=SubscriptionEvent.OPERATOR, created_at=NOW
+    )
+    assert "Support team" in _page(client)  # a new event enters the list at once

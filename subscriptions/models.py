@@ -356,8 +356,12 @@ class Invoice(models.Model):
                 name="one_invoice_per_subscription_period",
             ),
         ]
-        # As the invoice lists are ordered (selectors.NEWEST_FIRST): a page of them is read from the index.
-        indexes = [models.Index(fields=["account", "-created_at", "-id"])]
+        indexes = [
+            # As the invoice lists are ordered (selectors.NEWEST_FIRST): a page of them is read from the index.
+            models.Index(fields=["account", "-created_at", "-id"]),
+            # An account's open invoices (dunning, payments to confirm) among its paid ones.
+            models.Index(fields=["account"], condition=Q(status="open"), name="invoice_open_by_account"),
+        ]
         permissions = [("mark_invoice_uncollectible", "Can mark open invoices uncollectible")]
 
     def __str__(self) -> str:

@@ -2,22 +2,26 @@
 
 MRR and everything that happens to it are replayed from the audit log (`SubscriptionEvent`,
 which records each subscription's status and price after every change), so any past month can
-be shown exactly as it was. The definitions are in docs/rules.md ("Revenue dashboard").
+be shown exactly as it was. The replay starts from each subscription's state when the first month
+shown begins (its last event before it) and reads the events of the months shown: the work grows
+with the months shown and the number of subscriptions, not with the years of history. The
+definitions are in docs/rules.md ("Revenue dashboard").
 """
 
 from bisect import bisect_right
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.apps import apps
-from django.db.models import Count, Q
+from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from billing_portal.lib.money import round_half_up_div
 
-from . import lifecycle
+from . import lifecycle, selectors
 from .models import Subscription, SubscriptionEvent
 from .templatetags.billing import BADGES
 
@@ -191,28 +195,31 @@ def month_starts(now: datetime, count: int = MONTHS_SHOWN) -> list[datetime]:
     return starts[::-1]
 
 
+# What the replay reads of each event, in this order.
+EVENT_FIELDS = (
+    "subscription_id",
+    "subscription__account_id",
+    "kind",
+    "from_status",
+    "to_status",
+    "created_at",
+    "price__amount_minor",
+    "price__cycle",
+    "price__currency",
+    "subscription__currency",
+)
+
+
 def revenue_dashboard(*, now: datetime, currency: str | None = None) -> Dashboard:
-    """Everything the dashboard page shows, in three queries (plus the retention app's, if any)."""
-    events = list(
-        SubscriptionEvent.objects.filter(created_at__lte=now)
-        .order_by("created_at", "id")
-        .values_list(
-            "subscription_id",
-            "subscription__account_id",
-            "kind",
-            "from_status",
-            "to_status",
-            "created_at",
-            "price__amount_minor",
-            "price__cycle",
-            "price__currency",
-            "subscription__currency",
-        )
-    )
+    """Everything the dashboard page shows, in three or four queries (plus the retention app's, if any)."""
+    starts = month_starts(now)
+    since = starts[0]  # the first month shown; the key figures' 90 days fall inside the months
+    events = _state_at(since) + _events_between(since, now)
     currencies = sorted({row[9] for row in events})
     currency = currency if currency in currencies else (currencies[0] if currencies else "eur")
-    starts = month_starts(now)
-    months, recent = _replay(events, starts, now, currency)
+    months, recent = _replay(
+        events, starts, now, currency, paid_before=lambda accounts: _accounts_paid_before(accounts, since, currency)
+    )
     plans = _plans()
     return Dashboard(
         now=now,
@@ -228,13 +235,54 @@ def revenue_dashboard(*, now: datetime, currency: str | None = None) -> Dashboar
     )
 
 
-def _replay(events: list, starts: list[datetime], now: datetime, currency: str) -> tuple[list[Month], Recent]:
-    """Walk the audit log once, keeping each subscription's MRR, and cut it at month boundaries."""
+def _state_at(since: datetime) -> list[tuple]:
+    """Each subscription's last event before `since`: its status and price when the months shown
+    begin. One row per subscription, however long its history (read from the newest-first index)."""
+    last_before = SubscriptionEvent.objects.filter(subscription=OuterRef("pk"), created_at__lt=since).order_by(
+        *selectors.NEWEST_FIRST
+    )
+    last_ids = Subscription.objects.annotate(last_id=Subquery(last_before.values("pk")[:1])).values("last_id")
+    return list(
+        SubscriptionEvent.objects.filter(pk__in=last_ids).order_by("created_at", "id").values_list(*EVENT_FIELDS)
+    )
+
+
+def _events_between(since: datetime, now: datetime) -> list[tuple]:
+    return list(
+        SubscriptionEvent.objects.filter(created_at__gte=since, created_at__lte=now)
+        .order_by("created_at", "id")
+        .values_list(*EVENT_FIELDS)
+    )
+
+
+def _accounts_paid_before(accounts: set[int], since: datetime, currency: str) -> set[int]:
+    """Of these accounts, those that counted in MRR at some moment before `since`: their first
+    payment in the months shown is a reactivation, not new revenue. Reads only their history."""
+    if not accounts:
+        return set()
+    rows = SubscriptionEvent.objects.filter(
+        subscription__account_id__in=accounts,
+        subscription__currency=currency,
+        created_at__lt=since,
+        to_status__in=MRR_STATUSES,
+        price__currency=currency,
+    ).values_list("subscription__account_id", "price__amount_minor", "price__cycle")
+    return {account_id for account_id, amount, cycle in rows if monthly_minor(amount, cycle)}
+
+
+def _replay(
+    events: list, starts: list[datetime], now: datetime, currency: str, *, paid_before: Callable[[set[int]], set[int]]
+) -> tuple[list[Month], Recent]:
+    """Walk the audit log once, keeping each subscription's MRR, and cut it at month boundaries.
+
+    `events` begin with each subscription's state before the first month (or its whole history);
+    `paid_before(accounts)` tells which of the accounts that first pay in the months shown, as far
+    as those events tell, had paid earlier."""
     months = [Month(start=start) for start in starts]
     recent, recent_since = Recent(), now - timedelta(days=RECENT_DAYS)
     sub_mrr: dict[int, int] = {}
     sub_account: dict[int, int] = {}
-    first_paying: dict[int, datetime] = {}  # when each account first counted in MRR
+    first_paying: dict[int, datetime] = {}  # when each account first counted in MRR, as far as `events` tell
     trial_ended: dict[int, tuple[int | None, bool]] = {}  # sub -> (month index, in recent window)
     snapshots: list[dict[int, int]] = []
     paying_counts: list[int] = []
@@ -295,6 +343,7 @@ def _replay(events: list, starts: list[datetime], now: datetime, currency: str) 
         snapshots.append(account_totals())
         paying_counts.append(sum(1 for value in sub_mrr.values() if value))
 
+    paid_earlier = paid_before({account for account, at in first_paying.items() if at >= starts[0]})
     for index, month in enumerate(months):
         start, end = snapshots[index], snapshots[index + 1]
         month.mrr_start_minor, month.mrr_end_minor = sum(start.values()), sum(end.values())
@@ -304,7 +353,7 @@ def _replay(events: list, starts: list[datetime], now: datetime, currency: str) 
             if was == now_value:
                 continue
             if not was:
-                if first_paying[account_id] < month.start:
+                if account_id in paid_earlier or first_paying[account_id] < month.start:
                     month.reactivation_minor += now_value
                 else:
                     month.new_minor += now_value

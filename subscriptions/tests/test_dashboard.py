@@ -9,7 +9,7 @@ from django.urls import reverse
 from retention.models import CancellationFlow
 from subscriptions import dashboard, lifecycle, services
 from subscriptions.dashboard import monthly_minor
-from subscriptions.models import Subscription
+from subscriptions.models import Price, Subscription, SubscriptionEvent
 
 from .admin_support import OPERATOR, SUPPORT, staff_in
 from .factories import DECLINING_CARD, PlanFactory, PriceFactory, give_card, give_card_number, owner_with_account
@@ -112,7 +112,9 @@ MRR_NOW = 1900 + 4084 + 1700 + 4900 + 1900 + 1900 + 4900 + 1900  # 23184, as in 
 
 
 def test_mrr_and_its_movement_month_by_month(history, django_assert_max_num_queries):
-    with django_assert_max_num_queries(3):
+    # Each subscription's state before the months shown, their events, the accounts that paid
+    # before them, the plans' table, the retention app's save rate.
+    with django_assert_max_num_queries(5):
         figures = dashboard.revenue_dashboard(now=NOW)
     assert figures.currency == "eur"
     assert figures.mrr_minor == MRR_NOW == dashboard.mrr_minor(currency="eur")
@@ -204,3 +206,49 @@ def test_an_empty_dashboard_shows_zeros_not_errors(client, db):
     response = client.get(reverse("billing_admin:dashboard"))
     assert response.status_code == 200
     assert "No live subscriptions yet." in response.content.decode()
+
+
+def test_history_before_the_months_shown_is_read_as_each_subscriptions_state(history, django_assert_max_num_queries):
+    """Years of history are not replayed event by event, and the figures are those of replaying all of it."""
+    operator = staff_in(OPERATOR)
+    pro_monthly = Price.objects.get(plan__code="pro", cycle=lifecycle.MONTHLY)
+    business_monthly = Price.objects.get(plan__code="business", cycle=lifecycle.MONTHLY)
+    team_monthly = Price.objects.get(plan__code="team", cycle=lifecycle.MONTHLY)
+    long_ago = datetime(2025, 1, 10, 9, 0, tzinfo=UTC)  # the months shown begin on 1 July 2025
+
+    def start(price, when, card=True):
+        owner, account = owner_with_account()
+        if card:
+            give_card(account)
+        return owner, services.subscription_start(account=account, price=price, actor=owner, now=when)
+
+    p_owner, p = start(pro_monthly, long_ago)  # paying all along, upgraded before the months shown
+    services.subscription_change(subscription=p, price=business_monthly, actor=p_owner, now=long_ago + timedelta(60))
+    q_owner, q = start(pro_monthly, long_ago + timedelta(20))  # paid, left, and came back: a reactivation
+    services.subscription_cancel_now(subscription=q, actor=operator, now=long_ago + timedelta(80))
+    services.subscription_start(account=q.account, price=pro_monthly, actor=q_owner, now=at(3, 20))
+    r_owner, r = start(team_monthly, long_ago + timedelta(100), card=False)  # a trial that never paid...
+    services.subscription_process_due(subscription_id=r.pk, now=long_ago + timedelta(115))
+    give_card(r.account)
+    services.subscription_start(account=r.account, price=pro_monthly, actor=r_owner, now=at(4, 25))  # ...new
+
+    with django_assert_max_num_queries(5):
+        figures = dashboard.revenue_dashboard(now=NOW)
+
+    since = dashboard.month_starts(NOW)[0]
+    assert len(dashboard._state_at(since)) == 3  # one row for each subscription older than the months shown
+    everything = list(
+        SubscriptionEvent.objects.filter(created_at__lte=NOW)
+        .order_by("created_at", "id")
+        .values_list(*dashboard.EVENT_FIELDS)
+    )
+    assert sum(1 for row in everything if row[5] < since) > 3
+    replayed = dashboard._replay(
+        everything, dashboard.month_starts(NOW), NOW, "eur", paid_before=lambda accounts: set()
+    )
+    assert (figures.months, figures.recent) == replayed
+    months = {month.start.strftime("%Y-%m"): month for month in figures.months}
+    assert months["2025-07"].mrr_start_minor == 4900  # P, on Business since March 2025
+    assert months["2026-03"].reactivation_minor == 1900  # Q, who paid in 2025, came back
+    assert months["2026-04"].new_minor == 7884 + 1900  # G, B, H as before, and R: its trial never paid
+    assert figures.mrr_minor == MRR_NOW + 4900 + 1900 + 1900 == dashboard.mrr_minor(currency="eur")

@@ -40,10 +40,17 @@ REQUIRES_ACTION = "requires_action"
 PROCESSING = "processing"
 REQUIRES_CONFIRMATION = "requires_confirmation"
 CANCELED = "canceled"
+# Stripe refund statuses of a refund that is made or being made (card refunds may stay pending).
+REFUND_GOING_THROUGH = frozenset({"succeeded", "pending"})
 
 
 class GatewayError(Exception):
     """Stripe was unreachable, rate-limited or refused the request; nothing is known to have moved."""
+
+
+class GatewayRefused(GatewayError):
+    """Stripe answered and refused the request as invalid (a 4xx, not a card decline): sending it
+    again would be refused again."""
 
 
 @dataclass(frozen=True)
@@ -179,6 +186,8 @@ def _call(fn, *args, **kwargs):
                 raise GatewayError(f"RateLimitError: {error.user_message or error}") from error
             _sleep(_backoff_seconds(attempt))
             attempt += 1
+        except stripe.InvalidRequestError as error:
+            raise GatewayRefused(f"{type(error).__name__}: {error.user_message or error}") from error
         except stripe.StripeError as error:
             # Connection errors, 409 and 5xx were already retried by the SDK (max_network_retries).
             raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
@@ -452,6 +461,18 @@ def payment_intent_get(*, payment_intent_id: str) -> StripePaymentIntent | None:
         raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
     except stripe.StripeError as error:
         raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
+
+
+def refund_find(*, payment_intent_id: str, refund_id: int) -> StripeRefund | None:
+    """The refund Stripe made for our refund `refund_id` (named in its metadata), or None."""
+    try:
+        refunds = client().v1.refunds.list(params={"payment_intent": payment_intent_id, "limit": 100})
+        found = [_refund(item) for item in refunds.auto_paging_iter()]
+    except stripe.InvalidRequestError as error:  # Stripe does not know the payment: it refunded nothing
+        raise GatewayRefused(f"{type(error).__name__}: {error.user_message or error}") from error
+    except stripe.StripeError as error:
+        raise GatewayError(f"{type(error).__name__}: {error.user_message or error}") from error
+    return next((refund for refund in found if refund.metadata.get("refund_id") == str(refund_id)), None)
 
 
 def refund_get(*, refund_id: str) -> StripeRefund | None:

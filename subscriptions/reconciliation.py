@@ -38,8 +38,6 @@ AGREEING_STATUSES = {
     "requires_confirmation": {Payment.PENDING, Payment.ABANDONED},
     "requires_capture": {Payment.PENDING},
 }
-# Stripe refund statuses that agree with a local succeeded refund (card refunds may be pending).
-REFUND_AGREEING = {"succeeded", "pending"}
 
 
 @dataclass
@@ -231,7 +229,7 @@ def _compare_refunds(found: _Found, stripe_refunds: dict, start, end, settled_be
                 detail=gettext_noop("The refunded amounts differ."),
                 **fields,
             )
-        if stripe_refund.status not in REFUND_AGREEING:
+        if stripe_refund.status not in gateway.REFUND_GOING_THROUGH:
             found.add(
                 Difference.STATUS_MISMATCH,
                 Difference.REFUND,

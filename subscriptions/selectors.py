@@ -9,7 +9,7 @@ from django.db.models import Sum
 from accounts.models import Account, Membership
 
 from . import lifecycle
-from .models import CreditEntry, Invoice, Payment, Price, StripeEvent, Subscription, SubscriptionEvent
+from .models import CreditEntry, Invoice, Payment, Price, Refund, StripeEvent, Subscription, SubscriptionEvent
 
 # The billing page's lists: newest first, this many (subscriptions/page_cache.py fingerprints
 # exactly these rows, so both read the order and the sizes from here).
@@ -77,6 +77,12 @@ def payment_ids_stale(*, now) -> list[int]:
     return list(
         Payment.objects.filter(status=Payment.PENDING, created_at__lt=stale_before).values_list("pk", flat=True)
     )
+
+
+def refund_ids_stale(*, now) -> list[int]:
+    """Refunds still pending after a claim would have expired: the process asking Stripe died."""
+    stale_before = now - timedelta(seconds=settings.BILLING_CLAIM_SECONDS)
+    return list(Refund.objects.filter(status=Refund.PENDING, created_at__lt=stale_before).values_list("pk", flat=True))
 
 
 # --- Billing pages ----------------------------------------------------------------------------------

@@ -1504,17 +1504,10 @@ def payment_refund(
                 created_at=now,
             )
         try:
-            stripe_refund_id = gateway.refund_create(
-                payment_intent_id=payment.stripe_payment_intent_id,
-                amount_minor=amount_minor,
-                idempotency_key=refund.idempotency_key,
-                metadata={"payment_id": payment.pk, "refund_id": refund.pk, "invoice_id": payment.invoice_id},
-            )
+            stripe_refund_id = _refund_request(refund, payment)
         except gateway.GatewayError as error:
             log.warning("Refund %s failed at Stripe: %s", refund.pk, error)
-            Refund.objects.filter(pk=refund.pk).update(
-                status=Refund.FAILED, failure_message=str(error)[:500], finished_at=now
-            )
+            _refund_fail(refund, str(error), now=now)
             raise RefundFailed(
                 _("Stripe did not refund the payment (%(error)s). Nothing was changed.") % {"error": error}
             ) from error
@@ -1522,6 +1515,64 @@ def payment_refund(
             _refund_settle(refund, stripe_refund_id=stripe_refund_id, actor=actor, now=now)
     refund.refresh_from_db()
     return refund
+
+
+def _refund_request(refund: Refund, payment: Payment) -> str:
+    """Ask Stripe for the refund; its idempotency key makes a repeated request refund once."""
+    return gateway.refund_create(
+        payment_intent_id=payment.stripe_payment_intent_id,
+        amount_minor=refund.amount_minor,
+        idempotency_key=refund.idempotency_key,
+        metadata={"payment_id": payment.pk, "refund_id": refund.pk, "invoice_id": payment.invoice_id},
+    )
+
+
+def _refund_fail(refund: Refund, message: str, *, now: datetime) -> None:
+    Refund.objects.filter(pk=refund.pk, status=Refund.PENDING).update(
+        status=Refund.FAILED, failure_message=message[:500], finished_at=now
+    )
+
+
+# Stripe keeps an idempotency key for 24 hours; after that a refund request sent again could be a
+# second refund, so a refund still unmade by then is marked failed instead.
+REFUND_RETRY_HOURS = 24
+
+
+def refund_recover(*, refund_id: int, now: datetime | None = None) -> int:
+    """Finish one refund left pending by a process that died while asking Stripe (the sweep, once
+    its claim has expired): settle it if Stripe made it, else ask again with the same idempotency
+    key. Marked failed if Stripe refused it or, after REFUND_RETRY_HOURS, still never made it."""
+    now = now or clock.now()
+    refund = Refund.objects.select_related("payment__invoice").get(pk=refund_id)
+    payment = refund.payment
+    account_id = payment.invoice.account_id
+    if refund.status != Refund.PENDING or not _claim(account_id, now):
+        return 0
+    try:
+        refund.refresh_from_db()
+        if refund.status != Refund.PENDING:
+            return 0
+        try:
+            made = gateway.refund_find(payment_intent_id=payment.stripe_payment_intent_id, refund_id=refund.pk)
+            if made is not None and made.status not in gateway.REFUND_GOING_THROUGH:
+                _refund_fail(refund, f"Stripe's refund {made.id} is {made.status}.", now=now)
+                return 1
+            if made is None and refund.created_at < now - timedelta(hours=REFUND_RETRY_HOURS):
+                _refund_fail(refund, "Stripe never made this refund, and after a day it is not asked again.", now=now)
+                return 1
+            stripe_refund_id = made.id if made is not None else _refund_request(refund, payment)
+        except gateway.GatewayRefused as error:  # e.g. the payment was refunded in full at Stripe meanwhile
+            _refund_fail(refund, str(error), now=now)
+            return 1
+        with transaction.atomic():
+            if Refund.objects.select_for_update().filter(pk=refund.pk, status=Refund.PENDING).first():
+                _refund_settle(refund, stripe_refund_id=stripe_refund_id, actor=SubscriptionEvent.JOB, now=now)
+        return 1
+    except gateway.GatewayError as error:
+        log.warning("Stripe unreachable while recovering refund %s: %s", refund.pk, error)
+        return 0
+    finally:
+        _release(account_id)
 
 
 def _refund_settle(refund: Refund, *, stripe_refund_id: str, actor: Actor, now: datetime) -> None:

@@ -15,15 +15,18 @@ from . import gateway, notices, reconciliation, selectors, services, webhooks
 
 @shared_task
 def sweep() -> int:
-    """Fan out one task per due subscription, stale pending payment and lost webhook event (beat)."""
+    """Fan out one task per due subscription, stale pending payment or refund and lost webhook event (beat)."""
     now = clock.now()
     stale = selectors.payment_ids_stale(now=now)
+    stale_refunds = selectors.refund_ids_stale(now=now)
     lost = selectors.stripe_event_ids_unprocessed(now=now)
     due = selectors.subscription_ids_due(now=now)
     # One broker connection for the whole fan-out (thousands of messages on a busy day).
     with current_app.producer_or_acquire() as producer:
         for payment_id in stale:
             recover_payment.apply_async((payment_id,), producer=producer)
+        for refund_id in stale_refunds:
+            recover_refund.apply_async((refund_id,), producer=producer)
         for event_pk in lost:
             process_stripe_event.apply_async((event_pk,), producer=producer)
         for subscription_id in due:
@@ -39,6 +42,11 @@ def process_subscription(subscription_id: int) -> int:
 @shared_task
 def recover_payment(payment_id: int) -> int:
     return services.payment_recover(payment_id=payment_id, now=clock.now())
+
+
+@shared_task
+def recover_refund(refund_id: int) -> int:
+    return services.refund_recover(refund_id=refund_id, now=clock.now())
 
 
 @shared_task

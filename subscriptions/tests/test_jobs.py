@@ -5,13 +5,17 @@ import time
 from datetime import timedelta
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from billing_portal.lib import clock
 from subscriptions import lifecycle, services, tasks
-from subscriptions.models import Invoice, Subscription
+from subscriptions.models import Invoice, Refund, Subscription
 
+from .admin_support import OPERATOR, staff_in
 from .factories import PlanFactory, PriceFactory, give_card, owner_with_account
+from .test_admin_money import paid_payment, stripe_refunds
+from .test_refund_recovery import Crash, die
 
 
 def due_subscription(amount_minor=1900) -> Subscription:
@@ -52,6 +56,34 @@ def test_a_real_celery_worker_renews_a_due_subscription(celery_worker_process, s
     sub.refresh_from_db()
     assert (sub.status, sub.current_period_start) == (lifecycle.ACTIVE, old_end)
     assert [intent["amount"] for intent in stripe_fake.succeeded_payment_intents()] == [1900, 1900]
+
+
+@pytest.mark.celery
+def test_a_real_celery_worker_finishes_a_refund_a_dead_process_left_pending(
+    celery_worker_process, stripe_fake, monkeypatch
+):
+    payment = paid_payment()
+    asked = clock.now() - timedelta(seconds=settings.BILLING_CLAIM_SECONDS + 60)
+    with monkeypatch.context() as patch:
+        patch.setattr("subscriptions.gateway.refund_create", die)  # the web process dies before asking Stripe
+        with pytest.raises(Crash):
+            services.payment_refund(
+                payment=payment, amount_minor=700, reason="Outage", actor=staff_in(OPERATOR), now=asked
+            )
+    worker = celery_worker_process()
+    tasks.sweep.apply_async(queue=celery_worker_process.queue)
+    try:
+        wait_for(
+            lambda: Refund.objects.filter(payment=payment, status=Refund.SUCCEEDED).exists(),
+            what="the worker to finish the refund",
+        )
+    except AssertionError:
+        worker.terminate()
+        print(celery_worker_process.log()[-4000:])
+        raise
+    assert [item["amount"] for item in stripe_refunds(stripe_fake, payment.stripe_payment_intent_id)] == [700]
+    payment.refresh_from_db()
+    assert payment.refunded_minor == 700
 
 
 @pytest.mark.postgres

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import requests
 from django.conf import settings
+from django.db import connections
 
 ROOT = Path(__file__).resolve().parent
 ON_CI = os.environ.get("CI", "").lower() == "true"
@@ -263,6 +264,12 @@ def chromium():
         )
         yield browser
         browser.close()
+        # While it is open, Playwright's sync API marks its event loop as running in this thread
+        # (between calls too), and asgiref, which holds Django's connections, then keeps them per
+        # contextvars context instead of per thread: the tests after the browser started used
+        # connections of their own. Close them while that is so, or they outlive the session and
+        # PostgreSQL refuses to drop the test database ("being accessed by other users").
+        connections.close_all()
 
 
 @pytest.fixture

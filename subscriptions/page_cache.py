@@ -5,8 +5,8 @@ long template cost about six times a bare logged-in request (docs/benchmarks.md)
 kept in each web process's memory (`CACHES["pages"]`) per account, user, language and address,
 under a *fingerprint* of every row the page is drawn from: one prepared query that, table by
 table, counts the rows and adds up their ids and their PostgreSQL row versions, `xmin` (the
-transaction that wrote the row) and `cmin` (the command within it). Of the long lists it reads what the page
-shows: the newest audit events and invoices, in the page's own order and number
+transaction that wrote the row) and `cmin` (the command within it). Of the long lists it reads
+what the page shows: the newest audit events and invoices, in the page's own order and number
 (`selectors.NEWEST_FIRST`, read straight from an index that follows that order), and the open
 invoices with their payments; `sum(id)` tells which rows those are.
 
